@@ -1,0 +1,227 @@
+// Every stack config key, declared once. Pulumi.yaml's `config:` block and the README table are
+// checked against this list by test/config-declarations.spec.ts, so the three cannot drift.
+
+export type KeyType = "string" | "integer" | "boolean" | "array";
+
+export interface KeySpec {
+    readonly type: KeyType;
+    readonly description: string;
+    /**
+     * Default written to Pulumi.yaml. The CLI treats a declared key without a default as required,
+     * so optional keys default to a sentinel the parser reads as unset: "", [] or "auto".
+     */
+    readonly default?: string | number | boolean | readonly string[];
+    /** How an unset value is derived from the stack (docs only). */
+    readonly derived?: string;
+    readonly secret?: boolean;
+    readonly required?: boolean;
+}
+
+export const PROJECT = "rails-stack";
+
+export const KEYS = {
+    app: {
+        type: "string",
+        required: true,
+        description: "Service name: Kamal `service`, prefix of every physical name. 2-20 chars: a-z, 0-9, '-'.",
+    },
+    domain: {
+        type: "string",
+        required: true,
+        description: "The Cloudflare zone (apex domain) that serves the app, e.g. example.com.",
+    },
+    hostnames: {
+        type: "array",
+        default: [],
+        derived:
+            "production: [<app>.<domain>]; staging: [<app>-staging.<domain>]; pr-<n>: staging's list with 'pr-<n>-' prefixed to each first label",
+        description: "App hostnames inside the zone; the first is the primary. One label below the zone keeps them under Cloudflare's Universal SSL.",
+    },
+    railsEnv: {
+        type: "string",
+        default: "",
+        derived: "production on the production stack, staging otherwise",
+        description: "RAILS_ENV for every container and every path derived from it (SQLite files, backups).",
+    },
+    location: {
+        type: "string",
+        default: "fsn1",
+        description: "Hetzner location with ARM64 capacity: fsn1, nbg1 or hel1.",
+    },
+    webServerType: {
+        type: "string",
+        default: "cax11",
+        description: "Hetzner ARM64 server type for web hosts: cax11, cax21, cax31, cax41.",
+    },
+    jobServerType: {
+        type: "string",
+        default: "cax11",
+        description: "Hetzner ARM64 server type for Solid Queue job hosts: cax11, cax21, cax31, cax41.",
+    },
+    webHosts: {
+        type: "integer",
+        default: 1,
+        description: "Number of web hosts (1-50). Web host 1 carries the storage volume (SQLite, Active Storage).",
+    },
+    jobHosts: {
+        type: "integer",
+        default: 0,
+        description: "Number of dedicated Solid Queue hosts (0-50); 0 runs jobs on the web role.",
+    },
+    publicIpv4: {
+        type: "boolean",
+        default: true,
+        description: "Give hosts a public IPv4 (egress only, inbound stays closed). Without it hosts cannot reach IPv4-only services such as ghcr.io.",
+    },
+    tailscaleDirectUdp: {
+        type: "boolean",
+        default: true,
+        description: "Open inbound UDP 41641 for direct Tailscale connections; off forces DERP relays. The only inbound opening.",
+    },
+    sshPublicKeys: {
+        type: "array",
+        required: true,
+        description: "OpenSSH public keys (ssh-ed25519, ecdsa-sha2-nistp256/384/521, ssh-rsa) authorized for the `deploy` user.",
+    },
+    volumeSize: {
+        type: "integer",
+        default: 10,
+        description: "Size in GB of the Hetzner volume holding /rails/storage (10-10240).",
+    },
+    rollHosts: {
+        type: "boolean",
+        default: false,
+        description: "Allow a cloud-init change to replace servers on production/staging (ephemeral stacks always may). See 'Rolling hosts'.",
+    },
+    protect: {
+        type: "string",
+        default: "auto",
+        derived: "true on production, false on staging; always false on pr-<n>",
+        description: "Delete/rebuild protection and Pulumi `protect` on servers, volume and buckets.",
+    },
+    image: {
+        type: "string",
+        required: true,
+        description: "Container image repository without registry host, e.g. acme/shop (Kamal `image`).",
+    },
+    registryServer: {
+        type: "string",
+        default: "ghcr.io",
+        description: "Container registry host (Kamal `registry.server`).",
+    },
+    registryUsername: {
+        type: "string",
+        required: true,
+        description: "Container registry user (Kamal `registry.username`).",
+    },
+    registryPassword: {
+        type: "string",
+        secret: true,
+        required: true,
+        description: "Container registry password or token (Kamal secret KAMAL_REGISTRY_PASSWORD).",
+    },
+    railsMasterKey: {
+        type: "string",
+        secret: true,
+        required: true,
+        description: "RAILS_MASTER_KEY for the stack's RAILS_ENV credentials.",
+    },
+    hcloudToken: {
+        type: "string",
+        secret: true,
+        required: true,
+        description: "Hetzner Cloud API token (read & write) of the project the stack lives in.",
+    },
+    cloudflareApiToken: {
+        type: "string",
+        secret: true,
+        required: true,
+        description: "Cloudflare API token; permissions in 'Prerequisites'.",
+    },
+    cloudflareAccountId: {
+        type: "string",
+        required: true,
+        description: "Cloudflare account id (32 hex chars): owns the tunnel and R2 buckets.",
+    },
+    cloudflareZoneId: {
+        type: "string",
+        required: true,
+        description: "Cloudflare zone id (32 hex chars) of `domain`.",
+    },
+    tlsMode: {
+        type: "string",
+        default: "acme",
+        description: "acme: kamal-proxy gets Let's Encrypt certificates (one web host only); tunnel: plain HTTP behind the tunnel.",
+    },
+    acmeRulesetOwner: {
+        type: "string",
+        default: "auto",
+        derived: "true on production, false otherwise",
+        description: "This stack owns the zone's single http_config_settings ruleset (ACME ssl=flexible rule).",
+    },
+    tailscaleApiKey: {
+        type: "string",
+        default: "",
+        secret: true,
+        description: "Tailscale API access token. Set this or the OAuth client pair.",
+    },
+    tailscaleOauthClientId: {
+        type: "string",
+        default: "",
+        secret: true,
+        description: "Tailscale OAuth client id (scopes: auth_keys, devices:core). Set with tailscaleOauthClientSecret.",
+    },
+    tailscaleOauthClientSecret: {
+        type: "string",
+        default: "",
+        secret: true,
+        description: "Tailscale OAuth client secret.",
+    },
+    tailscaleTailnet: {
+        type: "string",
+        default: "-",
+        description: "Tailnet name; '-' is the default tailnet of the credential.",
+    },
+    tailscaleTags: {
+        type: "array",
+        default: ["tag:rails-host"],
+        description: "ACL tags for the hosts' auth keys; each must be in the tailnet policy's tagOwners.",
+    },
+    tailscaleKeyExpiry: {
+        type: "integer",
+        default: 3600,
+        description: "Seconds a host auth key stays valid for the first boot (300-7776000).",
+    },
+    r2Location: {
+        type: "string",
+        default: "",
+        description: "R2 location hint for new buckets: apac, eeur, enam, weur, wnam, oc. Unset: Cloudflare picks.",
+    },
+    r2Jurisdiction: {
+        type: "string",
+        default: "default",
+        description: "R2 jurisdiction: default, eu or fedramp.",
+    },
+    backupsBucket: {
+        type: "string",
+        default: "",
+        derived: "<app>-<stack>-backups",
+        description: "R2 bucket for Litestream replicas.",
+    },
+    attachmentsBucket: {
+        type: "string",
+        default: "",
+        derived: "<app>-<stack>-attachments",
+        description: "R2 bucket for Active Storage.",
+    },
+    litestreamDatabases: {
+        type: "array",
+        default: [],
+        description:
+            "Overrides of the Litestream table, '<db>=<sync>/<retention>' or '<db>=off' (db: primary, queue, cache, cable), e.g. 'cache=off'.",
+    },
+} as const satisfies Record<string, KeySpec>;
+
+export type KeyName = keyof typeof KEYS;
+
+export const KEY_NAMES = Object.keys(KEYS) as KeyName[];

@@ -1,0 +1,62 @@
+// The only module that reads Pulumi config. It reads it once, validates it (config/parse.ts) and
+// returns the frozen settings plus the secret values as secret Outputs.
+import * as pulumi from "@pulumi/pulumi";
+import { PROJECT } from "./keys";
+import { parseConfig, RawConfig } from "./parse";
+import { Settings } from "./settings";
+
+export interface Secrets {
+    readonly hcloudToken: pulumi.Output<string>;
+    readonly cloudflareApiToken: pulumi.Output<string>;
+    readonly registryPassword: pulumi.Output<string>;
+    readonly railsMasterKey: pulumi.Output<string>;
+    /** Set when the tailnet is reached with an API key. */
+    readonly tailscaleApiKey?: pulumi.Output<string>;
+    /** Set when the tailnet is reached with an OAuth client. */
+    readonly tailscaleOauth?: { readonly clientId: pulumi.Output<string>; readonly clientSecret: pulumi.Output<string> };
+}
+
+export interface StackConfig {
+    readonly settings: Settings;
+    readonly secrets: Secrets;
+}
+
+// Which keys the stack stores encrypted is only exposed by this runtime function, marked @internal
+// (so absent from the typings); test/config-load.spec.ts fails if an SDK update removes it.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { isConfigSecret } = require("@pulumi/pulumi/runtime/config") as { isConfigSecret: (fullKey: string) => boolean };
+
+/** Raw project config as the runtime holds it: namespace stripped, secret names alongside. */
+export function readRawConfig(): RawConfig {
+    const all = pulumi.runtime.allConfig();
+    const namespace = `${PROJECT}:`;
+    const values: Record<string, string> = {};
+    for (const [fullKey, value] of Object.entries(all)) {
+        if (fullKey.startsWith(namespace)) values[fullKey.slice(namespace.length)] = value;
+    }
+    const secretKeys = new Set(Object.keys(values).filter((key) => isConfigSecret(namespace + key)));
+    return { values, secretKeys };
+}
+
+export function loadConfig(): StackConfig {
+    const raw = readRawConfig();
+    const result = parseConfig(raw, pulumi.getStack());
+    if (!result.ok) {
+        // RunError ends the program with just this message: no stack trace, no resource created.
+        throw new pulumi.RunError(`invalid stack config:\n  ${result.errors.join("\n  ")}`);
+    }
+    const secret = (key: string): pulumi.Output<string> => pulumi.secret(raw.values[key]);
+    const { auth } = result.settings.tailscale;
+    return Object.freeze({
+        settings: result.settings,
+        secrets: Object.freeze({
+            hcloudToken: secret("hcloudToken"),
+            cloudflareApiToken: secret("cloudflareApiToken"),
+            registryPassword: secret("registryPassword"),
+            railsMasterKey: secret("railsMasterKey"),
+            ...(auth === "apiKey"
+                ? { tailscaleApiKey: secret("tailscaleApiKey") }
+                : { tailscaleOauth: { clientId: secret("tailscaleOauthClientId"), clientSecret: secret("tailscaleOauthClientSecret") } }),
+        }),
+    });
+}

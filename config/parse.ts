@@ -1,0 +1,535 @@
+// Pure validation of raw stack config into Settings. Every problem is collected, none thrown, so a
+// user sees all of them at once; each names the key, the bad value and what is allowed.
+import { KEYS, KEY_NAMES, KeyName, KeySpec, PROJECT } from "./keys";
+import {
+    DATABASE_NAMES,
+    DatabaseName,
+    R2Jurisdiction,
+    R2Location,
+    Replication,
+    Settings,
+    StackKind,
+    TlsMode,
+} from "./settings";
+import { goDurationMs } from "../lib/duration";
+import { prefixFirstLabel } from "../lib/naming";
+
+/** What Pulumi hands the program: every key's raw string (arrays as JSON) and which are secret. */
+export interface RawConfig {
+    readonly values: Readonly<Record<string, string>>;
+    readonly secretKeys: ReadonlySet<string>;
+}
+
+export type ParseResult = { ok: true; settings: Settings } | { ok: false; errors: string[] };
+
+export const ARM_LOCATIONS = ["fsn1", "nbg1", "hel1"] as const;
+/** Hetzner locations that exist but sell no cax (Ampere) servers. */
+const NON_ARM_LOCATIONS = ["ash", "hil", "sin"];
+export const ARM_SERVER_TYPES = ["cax11", "cax21", "cax31", "cax41"] as const;
+const X86_SERVER_TYPE = /^(cx|cpx|ccx)\d+$/;
+export const MAX_HOSTS_PER_ROLE = 50;
+/** Hetzner volume size limits, GB. */
+export const VOLUME_SIZE_GB = { min: 10, max: 10240 } as const;
+/** Tailscale auth keys live at most 90 days. */
+const KEY_EXPIRY_SECONDS = { min: 300, max: 7_776_000 } as const;
+const RESERVED_RAILS_ENVS = ["development", "test"];
+const TLS_MODES: readonly TlsMode[] = ["acme", "tunnel"];
+const R2_LOCATIONS: readonly R2Location[] = ["apac", "eeur", "enam", "weur", "wnam", "oc"];
+const R2_JURISDICTIONS: readonly R2Jurisdiction[] = ["default", "eu", "fedramp"];
+export const DEFAULT_REPLICATION: Readonly<Record<DatabaseName, Replication>> = {
+    primary: { syncInterval: "1s", retention: "720h" },
+    queue: { syncInterval: "1s", retention: "168h" },
+    cache: { syncInterval: "60s", retention: "24h" },
+    cable: { syncInterval: "60s", retention: "24h" },
+};
+
+const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+const APP_NAME = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
+const RAILS_ENV = /^[a-z][a-z0-9_]*$/;
+const HEX32 = /^[0-9a-f]{32}$/;
+const BUCKET_NAME = /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/;
+const TAILSCALE_TAG = /^tag:[A-Za-z][A-Za-z0-9-]*$/;
+const IMAGE_PATH = /^[a-z0-9]+([._-][a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/;
+const SSH_KEY_TYPES = ["ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521"];
+const REVIEW_STACK = /^pr-(\d+)$/;
+const MAX_PR_NUMBER = 999_999;
+
+const show = (value: unknown): string => JSON.stringify(value);
+const list = (values: readonly string[]): string => values.join(", ");
+
+class Problems {
+    readonly errors: string[] = [];
+    add(key: string, message: string): void {
+        this.errors.push(`${PROJECT}:${key}: ${message}`);
+    }
+}
+
+export function isDnsName(name: string): boolean {
+    const labels = name.split(".");
+    return name.length <= 253 && labels.length >= 2 && labels.every((label) => DNS_LABEL.test(label));
+}
+
+/** Checks that an OpenSSH public key line is well formed and its blob names the same key type. */
+export function isSshPublicKey(line: string): boolean {
+    const [type, blob] = line.trim().split(/\s+/);
+    if (!SSH_KEY_TYPES.includes(type) || !blob || !/^[A-Za-z0-9+/]+={0,2}$/.test(blob)) return false;
+    const bytes = Buffer.from(blob, "base64");
+    if (bytes.length < 4 + type.length) return false;
+    const nameLength = bytes.readUInt32BE(0);
+    return nameLength === type.length && bytes.subarray(4, 4 + nameLength).toString("latin1") === type;
+}
+
+/** Stack name → kind, or a problem. */
+export function stackKind(stack: string): { kind: StackKind; prNumber?: number } | { error: string } {
+    if (stack === "production" || stack === "staging") return { kind: stack };
+    const review = REVIEW_STACK.exec(stack);
+    if (review && !review[1].startsWith("0") && Number(review[1]) <= MAX_PR_NUMBER) {
+        return { kind: "review", prNumber: Number(review[1]) };
+    }
+    if (stack.startsWith("pr-")) {
+        return { error: `stack ${show(stack)}: a review stack is named pr-<pull request number>, 1 to ${MAX_PR_NUMBER}, e.g. pr-42` };
+    }
+    return { error: `stack ${show(stack)}: allowed stack names are production, staging and pr-<number>` };
+}
+
+function closestKey(key: string): string | undefined {
+    const lower = key.toLowerCase();
+    return KEY_NAMES.find((known) => {
+        const k = known.toLowerCase();
+        return k === lower || k.startsWith(lower) || lower.startsWith(k);
+    });
+}
+
+/** Reads typed values out of the raw strings, recording type errors. */
+class Reader {
+    constructor(
+        private readonly raw: RawConfig,
+        private readonly problems: Problems,
+    ) {}
+
+    /** The raw value, or undefined when missing or equal to the key's "unset" sentinel default. */
+    value(key: KeyName): string | undefined {
+        return rawValue(this.raw, key);
+    }
+
+    has(key: KeyName): boolean {
+        return this.value(key) !== undefined;
+    }
+
+    string(key: KeyName): string | undefined {
+        const value = this.value(key);
+        if (value === undefined) return undefined;
+        if (value.trim() === "") {
+            this.problems.add(key, `is empty; ${KEYS[key].description}`);
+            return undefined;
+        }
+        return value;
+    }
+
+    integer(key: KeyName, range: { min: number; max: number }): number | undefined {
+        const value = this.value(key);
+        if (value === undefined) return undefined;
+        if (!/^-?\d+$/.test(value)) {
+            this.problems.add(key, `${show(value)} is not a whole number; allowed: ${range.min} to ${range.max}`);
+            return undefined;
+        }
+        const n = Number(value);
+        if (n < range.min || n > range.max) {
+            this.problems.add(key, `${n} is out of range; allowed: ${range.min} to ${range.max}`);
+            return undefined;
+        }
+        return n;
+    }
+
+    boolean(key: KeyName): boolean | undefined {
+        const value = this.value(key);
+        if (value === undefined) return undefined;
+        if (value !== "true" && value !== "false") {
+            this.problems.add(key, `${show(value)} is not a boolean; allowed: true, false`);
+            return undefined;
+        }
+        return value === "true";
+    }
+
+    stringArray(key: KeyName): string[] | undefined {
+        const value = this.value(key);
+        if (value === undefined) return undefined;
+        let parsed: unknown;
+        try {
+            parsed = JSON.parse(value);
+        } catch {
+            parsed = undefined;
+        }
+        if (!Array.isArray(parsed) || !parsed.every((item) => typeof item === "string")) {
+            this.problems.add(key, `${show(value)} is not a list of strings; write it as a YAML list in the stack file`);
+            return undefined;
+        }
+        return parsed;
+    }
+
+    /** A string key that reads "auto" (derived), "true" or "false". */
+    autoBoolean(key: KeyName): boolean | undefined {
+        const value = this.value(key);
+        if (value === undefined) return undefined;
+        if (value !== "true" && value !== "false") {
+            this.problems.add(key, `${show(value)} is not allowed; allowed: auto, true, false`);
+            return undefined;
+        }
+        return value === "true";
+    }
+
+    /** A value restricted to a fixed set. */
+    oneOf<T extends string>(key: KeyName, allowed: readonly T[]): T | undefined {
+        const value = this.string(key);
+        if (value === undefined) return undefined;
+        if (!(allowed as readonly string[]).includes(value)) {
+            this.problems.add(key, `${show(value)} is not allowed; allowed: ${list(allowed)}`);
+            return undefined;
+        }
+        return value as T;
+    }
+}
+
+export const configString = (value: unknown): string => (typeof value === "string" ? value : JSON.stringify(value));
+
+function rawValue(raw: RawConfig, key: KeyName): string | undefined {
+    const value = raw.values[key];
+    const fallback = (KEYS[key] as KeySpec).default;
+    const isSentinel = fallback === "" || fallback === "auto" || (Array.isArray(fallback) && fallback.length === 0);
+    return isSentinel && value === configString(fallback) ? undefined : value;
+}
+
+function defaultOf<K extends KeyName>(key: K): (typeof KEYS)[K] extends { default: infer D } ? D : never {
+    return (KEYS[key] as { default?: unknown }).default as never;
+}
+
+function checkKeys(raw: RawConfig, problems: Problems): void {
+    for (const key of Object.keys(raw.values).sort()) {
+        if (!(key in KEYS)) {
+            const hint = closestKey(key);
+            problems.add(key, hint ? `unknown key; did you mean ${hint}?` : "unknown key; see the config reference in README.md");
+            continue;
+        }
+        const spec: KeySpec = KEYS[key as KeyName];
+        if (rawValue(raw, key as KeyName) === undefined) continue;
+        const isSecret = raw.secretKeys.has(key);
+        if (spec.secret && !isSecret) {
+            problems.add(key, `is stored in plain text; set it with: pulumi config set --secret ${key} <value>`);
+        } else if (!spec.secret && isSecret) {
+            problems.add(key, `is stored as a secret but is not one (it appears in names, URLs or rendered files); set it without --secret`);
+        }
+    }
+    for (const key of KEY_NAMES) {
+        const spec: KeySpec = KEYS[key];
+        if (spec.required && raw.values[key] === undefined) {
+            problems.add(key, `is required and missing; set it with: pulumi config set ${spec.secret ? "--secret " : ""}${key} <value>`);
+        }
+    }
+}
+
+function parseHostnames(
+    read: Reader,
+    problems: Problems,
+    app: string | undefined,
+    domain: string | undefined,
+    stack: { kind: StackKind; name: string },
+): string[] | undefined {
+    const configured = read.stringArray("hostnames");
+    if (configured !== undefined && configured.length === 0) {
+        problems.add("hostnames", "is an empty list; give at least one hostname inside the zone, or unset it for the default");
+        return undefined;
+    }
+    if (!domain || !app) return undefined;
+    const base = configured ?? [stack.kind === "production" ? `${app}.${domain}` : `${app}-staging.${domain}`];
+    // Review stacks inherit staging's list; their own names get the stack as a prefix.
+    const hostnames = stack.kind === "review" ? base.map((h) => prefixFirstLabel(stack.name, h)) : base;
+    let valid = true;
+    hostnames.forEach((hostname, i) => {
+        const key = `hostnames[${i}]`;
+        if (!isDnsName(hostname)) {
+            problems.add(key, `${show(hostname)} is not a valid lowercase DNS name (labels a-z, 0-9, '-', at most 63 chars)`);
+            valid = false;
+        } else if (hostname !== domain && !hostname.endsWith(`.${domain}`)) {
+            problems.add(key, `${show(hostname)} is outside the zone; allowed: ${domain} or a name ending in .${domain}`);
+            valid = false;
+        } else if (hostnames.indexOf(hostname) !== i) {
+            problems.add(key, `${show(hostname)} is listed twice; each hostname may appear once`);
+            valid = false;
+        }
+    });
+    return valid ? hostnames : undefined;
+}
+
+function parseLitestream(
+    read: Reader,
+    problems: Problems,
+    kind: StackKind | undefined,
+): Record<DatabaseName, Replication | null> | undefined {
+    const overrides = read.stringArray("litestreamDatabases") ?? [];
+    const table: Record<DatabaseName, Replication | null> = { ...DEFAULT_REPLICATION };
+    const seen = new Set<string>();
+    let valid = true;
+    overrides.forEach((entry, i) => {
+        const key = `litestreamDatabases[${i}]`;
+        const match = /^([^=]+)=(?:(off)|([^/]+)\/(.+))$/.exec(entry);
+        if (!match) {
+            problems.add(key, `${show(entry)} is malformed; write '<db>=<sync interval>/<retention>' or '<db>=off', e.g. 'cache=60s/24h'`);
+            valid = false;
+            return;
+        }
+        const [, db, off, sync, retention] = match;
+        if (!(DATABASE_NAMES as readonly string[]).includes(db)) {
+            problems.add(key, `unknown database ${show(db)}; allowed: ${list(DATABASE_NAMES)}`);
+            valid = false;
+            return;
+        }
+        if (seen.has(db)) {
+            problems.add(key, `database ${show(db)} is listed twice`);
+            valid = false;
+            return;
+        }
+        seen.add(db);
+        if (off) {
+            if (db === "primary" && kind === "production") {
+                problems.add(key, `the production primary database must be replicated; allowed: primary=<sync>/<retention>`);
+                valid = false;
+            }
+            table[db as DatabaseName] = null;
+            return;
+        }
+        const syncMs = goDurationMs(sync);
+        const retentionMs = goDurationMs(retention);
+        if (syncMs === undefined || syncMs <= 0) {
+            problems.add(key, `sync interval ${show(sync)} is not a positive duration; use e.g. 1s, 60s, 5m`);
+            valid = false;
+        }
+        if (retentionMs === undefined || retentionMs <= 0) {
+            problems.add(key, `retention ${show(retention)} is not a positive duration; use e.g. 24h, 720h`);
+            valid = false;
+        }
+        if (syncMs !== undefined && retentionMs !== undefined && retentionMs < syncMs) {
+            problems.add(key, `retention ${retention} is shorter than the sync interval ${sync}; retention must be at least the sync interval`);
+            valid = false;
+        }
+        table[db as DatabaseName] = { syncInterval: sync, retention };
+    });
+    return valid ? table : undefined;
+}
+
+function parseBucket(
+    read: Reader,
+    problems: Problems,
+    key: "backupsBucket" | "attachmentsBucket",
+    derived: string | undefined,
+    stack: { kind: StackKind; name: string },
+): string | undefined {
+    const configured = read.string(key);
+    if (configured === undefined && derived === undefined) return undefined;
+    const name = configured === undefined ? derived! : stack.kind === "review" ? `${stack.name}-${configured}` : configured;
+    if (name.length < 3 || name.length > 63 || !BUCKET_NAME.test(name)) {
+        problems.add(
+            key,
+            `${show(name)} breaks R2's bucket rules; allowed: 3-63 chars of a-z, 0-9 and '-', starting and ending with a letter or digit`,
+        );
+        return undefined;
+    }
+    return name;
+}
+
+export function parseConfig(raw: RawConfig, stackName: string): ParseResult {
+    const problems = new Problems();
+    const read = new Reader(raw, problems);
+    checkKeys(raw, problems);
+
+    const stackInfo = stackKind(stackName);
+    if ("error" in stackInfo) problems.errors.push(stackInfo.error);
+    const kind = "kind" in stackInfo ? stackInfo.kind : undefined;
+    const stack = kind ? { kind, name: stackName } : undefined;
+
+    const app = read.string("app");
+    if (app !== undefined && (!APP_NAME.test(app) || app.length < 2 || app.length > 20)) {
+        problems.add("app", `${show(app)} is not a valid service name; allowed: 2-20 chars of a-z, 0-9 and single '-', starting with a letter`);
+    }
+    const validApp = app !== undefined && APP_NAME.test(app) && app.length >= 2 && app.length <= 20 ? app : undefined;
+
+    const domain = read.string("domain");
+    if (domain !== undefined && !isDnsName(domain)) {
+        problems.add("domain", `${show(domain)} is not a valid lowercase domain; e.g. example.com`);
+    }
+    const validDomain = domain !== undefined && isDnsName(domain) ? domain : undefined;
+    const hostnames = stack ? parseHostnames(read, problems, validApp, validDomain, stack) : undefined;
+
+    const railsEnv = read.string("railsEnv") ?? (kind === "production" ? "production" : "staging");
+    if (!RAILS_ENV.test(railsEnv)) {
+        problems.add("railsEnv", `${show(railsEnv)} is not a Rails environment name; allowed: lowercase letters, digits and '_', starting with a letter`);
+    } else if (RESERVED_RAILS_ENVS.includes(railsEnv)) {
+        problems.add("railsEnv", `${show(railsEnv)} is not deployable (the image is bundled without its gems); use production, staging or another name`);
+    }
+
+    const locationValue = read.string("location") ?? defaultOf("location");
+    let location: string | undefined = locationValue;
+    if (!(ARM_LOCATIONS as readonly string[]).includes(locationValue)) {
+        const why = NON_ARM_LOCATIONS.includes(locationValue) ? "has no ARM64 (cax) servers" : "is not a Hetzner location";
+        problems.add("location", `${show(locationValue)} ${why}; allowed: ${list(ARM_LOCATIONS)}`);
+        location = undefined;
+    }
+
+    const serverType = (key: "webServerType" | "jobServerType"): string | undefined => {
+        const value = read.string(key) ?? defaultOf(key);
+        if ((ARM_SERVER_TYPES as readonly string[]).includes(value)) return value;
+        const why = X86_SERVER_TYPE.test(value) ? "is an x86 type; only ARM64 types are allowed" : "is not a Hetzner ARM64 server type";
+        problems.add(key, `${show(value)} ${why}: ${list(ARM_SERVER_TYPES)}`);
+        return undefined;
+    };
+    const webServerType = serverType("webServerType");
+    const jobServerType = serverType("jobServerType");
+    const webHosts = read.has("webHosts") ? read.integer("webHosts", { min: 1, max: MAX_HOSTS_PER_ROLE }) : defaultOf("webHosts");
+    const jobHosts = read.has("jobHosts") ? read.integer("jobHosts", { min: 0, max: MAX_HOSTS_PER_ROLE }) : defaultOf("jobHosts");
+
+    const sshPublicKeys = read.stringArray("sshPublicKeys");
+    let validKeys = sshPublicKeys !== undefined;
+    if (sshPublicKeys !== undefined && sshPublicKeys.length === 0) {
+        problems.add("sshPublicKeys", "is an empty list; give at least one OpenSSH public key for the deploy user");
+        validKeys = false;
+    }
+    sshPublicKeys?.forEach((line, i) => {
+        if (!isSshPublicKey(line)) {
+            const shown = line.length > 40 ? `${line.slice(0, 37)}...` : line;
+            problems.add(`sshPublicKeys[${i}]`, `${show(shown)} is not an OpenSSH public key; allowed types: ${list(SSH_KEY_TYPES)}`);
+            validKeys = false;
+        }
+    });
+
+    const volumeSize = read.has("volumeSize") ? read.integer("volumeSize", VOLUME_SIZE_GB) : defaultOf("volumeSize");
+    const publicIpv4 = read.boolean("publicIpv4") ?? defaultOf("publicIpv4");
+    const tailscaleDirectUdp = read.boolean("tailscaleDirectUdp") ?? defaultOf("tailscaleDirectUdp");
+    const rollHosts = read.boolean("rollHosts") ?? defaultOf("rollHosts");
+    const protectSetting = read.autoBoolean("protect");
+
+    const image = read.string("image");
+    if (image !== undefined && !IMAGE_PATH.test(image)) {
+        const why = /^[^/]*[.:]/.test(image) || image.includes(":")
+            ? "must not carry a registry host or tag (set registryServer; Kamal tags images itself)"
+            : "is not a valid image repository";
+        problems.add("image", `${show(image)} ${why}; e.g. acme/shop`);
+    }
+    const registryServer = read.string("registryServer") ?? defaultOf("registryServer");
+    const [registryHost, registryPort] = registryServer.split(":");
+    if (!isDnsName(registryHost) || (registryPort !== undefined && !/^\d{1,5}$/.test(registryPort))) {
+        problems.add("registryServer", `${show(registryServer)} is not a registry host; e.g. ghcr.io or registry.example.com:5000`);
+    }
+    const registryUsername = read.string("registryUsername");
+
+    for (const key of ["cloudflareAccountId", "cloudflareZoneId"] as const) {
+        const value = read.string(key);
+        if (value !== undefined && !HEX32.test(value)) {
+            problems.add(key, `${show(value)} is not a Cloudflare id; allowed: 32 lowercase hex characters (dashboard → Overview)`);
+        }
+    }
+
+    const tlsMode = read.oneOf("tlsMode", TLS_MODES) ?? (read.has("tlsMode") ? undefined : defaultOf("tlsMode"));
+    if (tlsMode === "acme" && webHosts !== undefined && webHosts > 1) {
+        problems.add(
+            "tlsMode",
+            `"acme" works with one web host only (Kamal: "SSL is only supported on a single server"); webHosts is ${webHosts}; use tlsMode "tunnel"`,
+        );
+    }
+    const acmeOwner = read.autoBoolean("acmeRulesetOwner");
+    if (acmeOwner === true && kind === "review") {
+        problems.add("acmeRulesetOwner", "true is not allowed on a review stack: the zone ruleset must outlive it; let production or staging own it");
+    }
+
+    const hasApiKey = read.has("tailscaleApiKey");
+    const hasOauthId = read.has("tailscaleOauthClientId");
+    const hasOauthSecret = read.has("tailscaleOauthClientSecret");
+    if (hasApiKey && (hasOauthId || hasOauthSecret)) {
+        problems.add("tailscaleApiKey", "is set together with the OAuth client; set either tailscaleApiKey or tailscaleOauthClientId + tailscaleOauthClientSecret");
+    } else if (!hasApiKey && !hasOauthId && !hasOauthSecret) {
+        problems.add("tailscaleApiKey", "is missing; set it with: pulumi config set --secret tailscaleApiKey <value>, or set tailscaleOauthClientId + tailscaleOauthClientSecret");
+    } else if (hasOauthId !== hasOauthSecret) {
+        const missing = hasOauthId ? "tailscaleOauthClientSecret" : "tailscaleOauthClientId";
+        problems.add(missing, `is missing; the OAuth client needs both tailscaleOauthClientId and tailscaleOauthClientSecret`);
+    }
+    const tailnet = read.string("tailscaleTailnet") ?? defaultOf("tailscaleTailnet");
+    const tags = read.stringArray("tailscaleTags") ?? [...defaultOf("tailscaleTags")];
+    let validTags = true;
+    if (tags.length === 0) {
+        problems.add("tailscaleTags", "is an empty list; hosts need at least one tag (keys created by an OAuth client must be tagged)");
+        validTags = false;
+    }
+    tags.forEach((tag, i) => {
+        if (!TAILSCALE_TAG.test(tag)) {
+            problems.add(`tailscaleTags[${i}]`, `${show(tag)} is not a Tailscale tag; allowed: 'tag:' then a letter, then letters, digits or '-', e.g. tag:rails-host`);
+            validTags = false;
+        } else if (tags.indexOf(tag) !== i) {
+            problems.add(`tailscaleTags[${i}]`, `${show(tag)} is listed twice`);
+            validTags = false;
+        }
+    });
+    const keyExpiry = read.has("tailscaleKeyExpiry") ? read.integer("tailscaleKeyExpiry", KEY_EXPIRY_SECONDS) : defaultOf("tailscaleKeyExpiry");
+
+    const r2Location = read.oneOf("r2Location", R2_LOCATIONS);
+    const r2Jurisdiction = read.oneOf("r2Jurisdiction", R2_JURISDICTIONS) ?? (read.has("r2Jurisdiction") ? undefined : defaultOf("r2Jurisdiction"));
+    const prefix = validApp && stack ? `${validApp}-${stack.name}` : undefined;
+    const backupsBucket = stack ? parseBucket(read, problems, "backupsBucket", prefix && `${prefix}-backups`, stack) : undefined;
+    const attachmentsBucket = stack ? parseBucket(read, problems, "attachmentsBucket", prefix && `${prefix}-attachments`, stack) : undefined;
+    if (backupsBucket !== undefined && backupsBucket === attachmentsBucket) {
+        problems.add("attachmentsBucket", `${show(attachmentsBucket)} is also the backups bucket; the two must differ`);
+    }
+    const litestream = parseLitestream(read, problems, kind);
+
+    if (problems.errors.length > 0) return { ok: false, errors: problems.errors };
+    // Every value below was checked above; the non-null assertions only narrow the types.
+    const settings: Settings = {
+        project: PROJECT,
+        app: validApp!,
+        stack: stackName,
+        kind: kind!,
+        ...(stack?.kind === "review" && "prNumber" in stackInfo ? { prNumber: stackInfo.prNumber } : {}),
+        railsEnv,
+        domain: validDomain!,
+        hostnames: hostnames!,
+        protect: kind === "review" ? false : (protectSetting ?? kind === "production"),
+        hetzner: {
+            location: location!,
+            roles: {
+                web: { serverType: webServerType!, count: webHosts! },
+                job: { serverType: jobServerType!, count: jobHosts! },
+            },
+            publicIpv4,
+            tailscaleDirectUdp,
+            sshPublicKeys: validKeys ? sshPublicKeys!.map((k) => k.trim()) : [],
+            volumeSizeGb: volumeSize!,
+            replaceOnUserDataChange: kind === "review" || rollHosts,
+        },
+        registry: { server: registryServer, username: registryUsername!, image: image! },
+        cloudflare: {
+            accountId: read.string("cloudflareAccountId")!,
+            zoneId: read.string("cloudflareZoneId")!,
+            tlsMode: tlsMode!,
+            ownsAcmeRuleset: tlsMode === "acme" && (acmeOwner ?? kind === "production"),
+        },
+        tailscale: {
+            tailnet,
+            tags: validTags ? tags : [],
+            keyExpirySeconds: keyExpiry!,
+            auth: hasApiKey ? "apiKey" : "oauth",
+        },
+        storage: {
+            backupsBucket: backupsBucket!,
+            attachmentsBucket: attachmentsBucket!,
+            ...(r2Location ? { location: r2Location } : {}),
+            jurisdiction: r2Jurisdiction!,
+            litestream: litestream!,
+        },
+    };
+    return { ok: true, settings: deepFreeze(settings) };
+}
+
+function deepFreeze<T>(value: T): T {
+    if (value && typeof value === "object") {
+        Object.values(value).forEach(deepFreeze);
+        Object.freeze(value);
+    }
+    return value;
+}

@@ -1,0 +1,72 @@
+// The typed, validated stack settings every renderer and component receives. Plain data only:
+// secret values never enter this object (see config/load.ts for the secret Outputs).
+
+export type StackKind = "production" | "staging" | "review";
+export type Role = "web" | "job";
+export type TlsMode = "acme" | "tunnel";
+export type DatabaseName = "primary" | "queue" | "cache" | "cable";
+export type R2Jurisdiction = "default" | "eu" | "fedramp";
+export type R2Location = "apac" | "eeur" | "enam" | "weur" | "wnam" | "oc";
+
+export const DATABASE_NAMES: readonly DatabaseName[] = ["primary", "queue", "cache", "cable"];
+
+export interface RoleSettings {
+    readonly serverType: string;
+    readonly count: number;
+}
+
+export interface Replication {
+    /** Litestream duration strings, e.g. "1s", "720h". */
+    readonly syncInterval: string;
+    readonly retention: string;
+}
+
+export interface Settings {
+    readonly project: string;
+    readonly app: string;
+    /** Stack name: production, staging or pr-<n>. */
+    readonly stack: string;
+    readonly kind: StackKind;
+    /** Set on review stacks only. */
+    readonly prNumber?: number;
+    readonly railsEnv: string;
+    readonly domain: string;
+    /** Non-empty; the first is the primary hostname. */
+    readonly hostnames: readonly string[];
+    readonly protect: boolean;
+    readonly hetzner: {
+        readonly location: string;
+        readonly roles: Readonly<Record<Role, RoleSettings>>;
+        readonly publicIpv4: boolean;
+        readonly tailscaleDirectUdp: boolean;
+        readonly sshPublicKeys: readonly string[];
+        readonly volumeSizeGb: number;
+        /** A user-data change may replace a server. */
+        readonly replaceOnUserDataChange: boolean;
+    };
+    readonly registry: {
+        readonly server: string;
+        readonly username: string;
+        readonly image: string;
+    };
+    readonly cloudflare: {
+        readonly accountId: string;
+        readonly zoneId: string;
+        readonly tlsMode: TlsMode;
+        readonly ownsAcmeRuleset: boolean;
+    };
+    readonly tailscale: {
+        readonly tailnet: string;
+        readonly tags: readonly string[];
+        readonly keyExpirySeconds: number;
+        readonly auth: "apiKey" | "oauth";
+    };
+    readonly storage: {
+        readonly backupsBucket: string;
+        readonly attachmentsBucket: string;
+        readonly location?: R2Location;
+        readonly jurisdiction: R2Jurisdiction;
+        /** null: the database is not replicated. */
+        readonly litestream: Readonly<Record<DatabaseName, Replication | null>>;
+    };
+}

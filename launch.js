@@ -1,0 +1,47 @@
+// Runs the compiled program (bin/), compiling first when a TypeScript source is newer than the
+// last build. Pulumi loads this file (Pulumi.yaml `main`), so a preview pays for compilation only
+// after an edit, never for ts-node on every run. `node launch.js <module> [args]` runs bin/<module>.js;
+// `node launch.js` alone only builds.
+"use strict";
+const fs = require("fs");
+const path = require("path");
+const { execFileSync } = require("child_process");
+
+const root = __dirname;
+const stamp = path.join(root, "bin", ".built");
+const sourceDirs = ["config", "lib", "renderers", "components", "cloud-init", "plan", "test"];
+
+function newestSource() {
+    let newest = Math.max(...["index.ts", "program.ts", "tsconfig.json"].map((f) => fs.statSync(path.join(root, f)).mtimeMs));
+    const walk = (dir) => {
+        for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+            const full = path.join(dir, entry.name);
+            if (entry.isDirectory()) walk(full);
+            else if (entry.name.endsWith(".ts")) newest = Math.max(newest, fs.statSync(full).mtimeMs);
+        }
+    };
+    for (const dir of sourceDirs) if (fs.existsSync(path.join(root, dir))) walk(path.join(root, dir));
+    return newest;
+}
+
+function ensureBuilt() {
+    const built = fs.existsSync(stamp) ? fs.statSync(stamp).mtimeMs : 0;
+    if (built >= newestSource()) return;
+    try {
+        execFileSync(process.execPath, [require.resolve("typescript/bin/tsc"), "-p", root], { stdio: ["ignore", "pipe", "pipe"] });
+    } catch (err) {
+        const message = `TypeScript compilation failed:\n${err.stdout}${err.stderr}`;
+        if (require.main !== module) throw new Error(message);
+        process.stderr.write(message);
+        process.exit(1);
+    }
+    fs.writeFileSync(stamp, "");
+}
+
+ensureBuilt();
+if (require.main === module) {
+    const target = process.argv.splice(2, 1)[0];
+    if (target) require(path.join(root, "bin", target));
+} else {
+    module.exports = require("./bin/index.js");
+}

@@ -1,0 +1,27 @@
+// Every physical name, derived from app + stack so that production, staging and any number of
+// pr-<n> stacks never collide. Lengths: app ≤ 20 and stack ≤ 10 ("production", "pr-999999"), so
+// the longest server name, "<app>-<stack>-web-50", is 39 chars: inside Hetzner's and Tailscale's
+// 63-char hostname label.
+import type { Role, Settings } from "../config/settings";
+
+type Naming = Pick<Settings, "app" | "stack">;
+
+/** "<app>-<stack>": the prefix of every name of the stack. */
+export function stackPrefix(s: Naming): string {
+    return `${s.app}-${s.stack}`;
+}
+
+/** Server name, also its Tailscale hostname (MagicDNS name) and its Pulumi resource name. */
+export function hostName(s: Naming, role: Role, index: number): string {
+    return `${stackPrefix(s)}-${role}-${index}`;
+}
+
+/** "a.example.com" → "pr-7-a.example.com": review names stay one label deep under the zone. */
+export function prefixFirstLabel(prefix: string, hostname: string): string {
+    return `${prefix}-${hostname}`;
+}
+
+/** Labels put on every Hetzner resource; values obey Hetzner's label-value charset. */
+export function hetznerLabels(s: Naming & Pick<Settings, "project">, role?: Role): Record<string, string> {
+    return { app: s.app, stack: s.stack, "managed-by": s.project, ...(role ? { role } : {}) };
+}

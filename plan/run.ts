@@ -1,0 +1,175 @@
+// Evaluates the whole program under Pulumi's mocks with a stack's config file: the offline plan.
+import * as fs from "fs";
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import * as YAML from "yaml";
+import { KEYS, KeyName, PROJECT } from "../config/keys";
+import { loadConfig } from "../config/load";
+import { configString, parseConfig, RawConfig } from "../config/parse";
+import { createStack } from "../program";
+import { recordingMocks, RecordedInvoke, RecordedResource } from "./mocks";
+
+/** Marker Pulumi puts on secret values it hands to mocks. */
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+export const SECRET_MASK = "[secret]";
+
+export interface StackConfigSource extends RawConfig {
+    /** The stack file the values came from. */
+    readonly file: string;
+    /** Secret keys whose values are placeholders (encrypted, or declared but absent). */
+    readonly placeholders: readonly string[];
+}
+
+export interface PlanEntry {
+    readonly type: string;
+    readonly name: string;
+    readonly parent: string | null;
+    readonly inputs: unknown;
+}
+
+export type PlanResult =
+    | {
+          readonly ok: true;
+          readonly stack: string;
+          readonly source: StackConfigSource;
+          /** plan.json's content: secrets masked, sorted by type and name. */
+          readonly entries: readonly PlanEntry[];
+          /** What the mocks received, secrets still wrapped (for tests). */
+          readonly resources: readonly RecordedResource[];
+          readonly invokes: readonly RecordedInvoke[];
+          readonly artifacts: Readonly<Record<string, string>>;
+          readonly outputs: Readonly<Record<string, unknown>>;
+      }
+    | { readonly ok: false; readonly stack: string; readonly errors: readonly string[] };
+
+export function isSecretValue(value: unknown): value is { value: unknown } {
+    return typeof value === "object" && value !== null && (value as Record<string, unknown>)[SECRET_SIG] !== undefined;
+}
+
+/** Deep copy with every secret replaced by SECRET_MASK. */
+export function maskSecrets(value: unknown): unknown {
+    if (isSecretValue(value)) return SECRET_MASK;
+    if (Array.isArray(value)) return value.map(maskSecrets);
+    if (value && typeof value === "object") {
+        return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, maskSecrets(v)]));
+    }
+    return value;
+}
+
+/** Deep copy with every secret replaced by its value. */
+export function revealSecrets(value: unknown): unknown {
+    if (isSecretValue(value)) return revealSecrets(value.value);
+    if (Array.isArray(value)) return value.map(revealSecrets);
+    if (value && typeof value === "object") {
+        return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, revealSecrets(v)]));
+    }
+    return value;
+}
+
+/** JSON with object keys sorted, so equal content gives equal bytes. */
+export function stableJson(value: unknown): string {
+    const sort = (v: unknown): unknown =>
+        Array.isArray(v)
+            ? v.map(sort)
+            : v && typeof v === "object"
+              ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, sort((v as Record<string, unknown>)[k])]))
+              : v;
+    return `${JSON.stringify(sort(value), null, 2)}\n`;
+}
+
+/**
+ * Config as `pulumi` would pass it for the stack: Pulumi.yaml defaults, then Pulumi.<stack>.yaml
+ * (staging's for a pr-<n> stack without a file of its own), then `overrides`. Encrypted values and
+ * declared secrets the file lacks become placeholders.
+ */
+export function stackConfigFromFiles(rootDir: string, stack: string, overrides: Record<string, string> = {}): StackConfigSource {
+    const own = `Pulumi.${stack}.yaml`;
+    // A review stack has no file of its own unless someone made one: it runs on staging's config.
+    const file = fs.existsSync(path.join(rootDir, own)) || !stack.startsWith("pr-") ? own : "Pulumi.staging.yaml";
+    const filePath = path.join(rootDir, file);
+    if (!fs.existsSync(filePath)) throw new Error(`no stack file ${file} in ${rootDir}`);
+
+    const project = YAML.parse(fs.readFileSync(path.join(rootDir, "Pulumi.yaml"), "utf8")) as { config?: Record<string, { default?: unknown }> };
+    const values: Record<string, string> = {};
+    for (const [key, decl] of Object.entries(project.config ?? {})) {
+        if (decl.default !== undefined) values[key] = configString(decl.default);
+    }
+    const secretKeys = new Set<string>();
+    const placeholders: string[] = [];
+    const stackFile = (YAML.parse(fs.readFileSync(filePath, "utf8")) ?? {}) as { config?: Record<string, unknown> };
+    for (const [fullKey, value] of Object.entries(stackFile.config ?? {})) {
+        const [namespace, key] = fullKey.includes(":") ? fullKey.split(":", 2) : [PROJECT, fullKey];
+        if (namespace !== PROJECT) continue;
+        if (value && typeof value === "object" && "secure" in value) {
+            values[key] = `placeholder-${key}`;
+            secretKeys.add(key);
+            placeholders.push(key);
+        } else {
+            values[key] = configString(value);
+        }
+    }
+    Object.assign(values, overrides);
+    const declaredSecrets = (Object.keys(KEYS) as KeyName[]).filter((k) => (KEYS[k] as { secret?: boolean }).secret);
+    const tailscaleCredentials = ["tailscaleApiKey", "tailscaleOauthClientId", "tailscaleOauthClientSecret"];
+    const isSet = (key: string): boolean => values[key] !== undefined && values[key] !== "";
+    const hasTailscaleCredential = tailscaleCredentials.some(isSet);
+    for (const key of declaredSecrets) {
+        if (isSet(key)) continue;
+        // The tailnet takes an API key or an OAuth client; stand in an API key when neither is set.
+        const wanted = (KEYS[key] as { required?: boolean }).required || (key === "tailscaleApiKey" && !hasTailscaleCredential);
+        if (!wanted) continue;
+        values[key] = `placeholder-${key}`;
+        secretKeys.add(key);
+        placeholders.push(key);
+    }
+    return { file, values, secretKeys, placeholders: placeholders.sort() };
+}
+
+function valueOf<T>(output: pulumi.Output<T>): Promise<T> {
+    return new Promise((resolve) => output.apply((v) => (resolve(v), v)));
+}
+
+/** Runs the program under mocks. Invalid config returns the validation messages, nothing else runs. */
+export async function runPlan(stack: string, source: StackConfigSource): Promise<PlanResult> {
+    const parsed = parseConfig(source, stack);
+    if (!parsed.ok) return { ok: false, stack, errors: parsed.errors };
+
+    const resources: RecordedResource[] = [];
+    const invokes: RecordedInvoke[] = [];
+    const config = Object.fromEntries(Object.entries(source.values).map(([k, v]) => [`${PROJECT}:${k}`, v]));
+    pulumi.runtime.setAllConfig(config, [...source.secretKeys].map((k) => `${PROJECT}:${k}`));
+    await pulumi.runtime.setMocks(recordingMocks(resources, invokes), PROJECT, stack, false);
+
+    const created: { type: string; name: string; resource: pulumi.Resource; parent?: pulumi.Resource }[] = [];
+    let artifactOutputs: Record<string, pulumi.Output<string>> = {};
+    const outputs = await pulumi.runtime.runInPulumiStack(async () => {
+        pulumi.runtime.registerStackTransformation((args) => {
+            created.push({ type: args.type, name: args.name, resource: args.resource, parent: args.opts.parent });
+            return undefined;
+        });
+        const result = createStack(loadConfig());
+        artifactOutputs = { ...result.artifacts };
+        return result.outputs;
+    });
+
+    // Registration is asynchronous: wait until every resource created so far has its URN.
+    for (let settled = 0; settled < created.length; ) {
+        const batch = created.slice(settled);
+        settled = created.length;
+        await Promise.all(batch.map((c) => valueOf(c.resource.urn)));
+    }
+    const parentNames = new Map<string, string | null>();
+    for (const c of created) {
+        const parentUrn = c.parent ? await valueOf(c.parent.urn) : undefined;
+        parentNames.set(`${c.type}\0${c.name}`, parentUrn ? parentUrn.slice(parentUrn.lastIndexOf("::") + 2) : null);
+    }
+    const artifacts: Record<string, string> = {};
+    for (const [file, output] of Object.entries(artifactOutputs).sort(([a], [b]) => a.localeCompare(b))) {
+        artifacts[file] = await valueOf(output);
+    }
+    const entries = resources
+        .filter((r) => r.type !== "pulumi:pulumi:Stack")
+        .map((r) => ({ type: r.type, name: r.name, parent: parentNames.get(`${r.type}\0${r.name}`) ?? null, inputs: maskSecrets(r.inputs) }))
+        .sort((a, b) => a.type.localeCompare(b.type) || a.name.localeCompare(b.name));
+    return { ok: true, stack, source, entries, resources, invokes, artifacts, outputs: revealSecrets(outputs) as Record<string, unknown> };
+}

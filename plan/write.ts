@@ -1,0 +1,22 @@
+import * as fs from "fs";
+import * as path from "path";
+import { PlanResult, stableJson } from "./run";
+
+/** Refuses to clear a directory that is not a previous plan output. */
+function prepareOutDir(dir: string): void {
+    if (fs.existsSync(dir)) {
+        const isPlanOutput = fs.existsSync(path.join(dir, "plan.json")) || fs.readdirSync(dir).length === 0;
+        if (!isPlanOutput) throw new Error(`${dir} exists and is not a plan output (no plan.json); choose another --out`);
+        fs.rmSync(dir, { recursive: true });
+    }
+    fs.mkdirSync(dir, { recursive: true });
+}
+
+export function writePlan(result: Extract<PlanResult, { ok: true }>, dir: string): void {
+    prepareOutDir(dir);
+    for (const [file, content] of Object.entries(result.artifacts)) {
+        fs.mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
+        fs.writeFileSync(path.join(dir, file), content);
+    }
+    fs.writeFileSync(path.join(dir, "plan.json"), stableJson(result.entries));
+}

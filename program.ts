@@ -1,0 +1,26 @@
+// The whole stack as one function of the typed config, so `pulumi up` (index.ts), the offline plan
+// and the tests all build the very same graph.
+import * as pulumi from "@pulumi/pulumi";
+import { Providers } from "./components/providers";
+import type { StackConfig } from "./config/load";
+import { stackPrefix } from "./lib/naming";
+
+export interface StackResult {
+    /** Stack outputs, exported by index.ts. */
+    readonly outputs: Readonly<Record<string, pulumi.Output<unknown>>>;
+    /** Rendered files keyed by relative path: the exact inputs the resources receive. */
+    readonly artifacts: Readonly<Record<string, pulumi.Output<string>>>;
+}
+
+export function createStack({ settings, secrets }: StackConfig): StackResult {
+    const name = stackPrefix(settings);
+    new Providers(name, { settings, secrets });
+    return {
+        outputs: {
+            stack: pulumi.output(settings.stack),
+            railsEnv: pulumi.output(settings.railsEnv),
+            hostnames: pulumi.output([...settings.hostnames]),
+        },
+        artifacts: {},
+    };
+}
