@@ -14,13 +14,22 @@ export interface StackResult {
 
 export function createStack({ settings, secrets }: StackConfig): StackResult {
     const name = stackPrefix(settings);
-    new Providers(name, { settings, secrets });
-    return {
-        outputs: {
-            stack: pulumi.output(settings.stack),
-            railsEnv: pulumi.output(settings.railsEnv),
-            hostnames: pulumi.output([...settings.hostnames]),
-        },
-        artifacts: {},
+    const providers = new Providers(name, { settings, secrets });
+    const outputs: Record<string, pulumi.Output<unknown>> = {
+        stack: pulumi.output(settings.stack),
+        railsEnv: pulumi.output(settings.railsEnv),
+        hostnames: pulumi.output([...settings.hostnames]),
     };
+    const artifacts: Record<string, pulumi.Output<string>> = {};
+
+    // --- edge (issue 4) ---
+    // --- end edge ---
+
+    // --- storage (issue 5) ---
+    // --- end storage ---
+
+    // --- hosts (issue 3) ---
+    // --- end hosts ---
+
+    return { outputs, artifacts };
 }

@@ -1,0 +1,45 @@
+// Shared test helpers: run the offline plan in-process, find resources, gate external validators.
+import { execFileSync } from "child_process";
+import * as path from "path";
+import { revealSecrets, runPlan, stackConfigFromFiles } from "../plan/run";
+import type { RecordedResource } from "../plan/mocks";
+
+export const ROOT = path.resolve(__dirname, "..");
+
+export type OkPlan = Extract<Awaited<ReturnType<typeof runPlan>>, { ok: true }>;
+
+/** The offline plan of a stack from its committed stack file, with raw-string config overrides. */
+export async function planFor(stack: string, overrides: Record<string, string> = {}): Promise<OkPlan> {
+    const result = await runPlan(stack, stackConfigFromFiles(ROOT, stack, overrides));
+    if (!result.ok) throw new Error(`plan for ${stack} failed:\n${result.errors.join("\n")}`);
+    return result;
+}
+
+export function resourcesOfType(plan: OkPlan, type: string): RecordedResource[] {
+    return plan.resources.filter((r) => r.type === type);
+}
+
+export function resourceNamed(plan: OkPlan, type: string, name: string): RecordedResource {
+    const found = plan.resources.find((r) => r.type === type && r.name === name);
+    if (!found) throw new Error(`no ${type} named ${name}; have: ${resourcesOfType(plan, type).map((r) => r.name).join(", ")}`);
+    return found;
+}
+
+/** A resource's inputs with secrets unwrapped (use isSecretValue on the raw inputs to test secrecy). */
+export function plainInputs(resource: RecordedResource): Record<string, unknown> {
+    return revealSecrets(resource.inputs) as Record<string, unknown>;
+}
+
+/**
+ * Whether an external validator (cloud-init, shellcheck, ...) is installed. CI sets
+ * REQUIRE_VALIDATORS=1 (.ci/run), which turns a missing one into a failure instead of a skip.
+ */
+export function haveTool(command: string, versionArgs: string[] = ["--version"]): boolean {
+    try {
+        execFileSync(command, versionArgs, { stdio: "ignore" });
+        return true;
+    } catch {
+        if (process.env.REQUIRE_VALIDATORS === "1") throw new Error(`${command} is required (REQUIRE_VALIDATORS=1) but not installed`);
+        return false;
+    }
+}
