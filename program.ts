@@ -21,6 +21,7 @@ export function createStack({ settings, secrets }: StackConfig): StackResult {
         hostnames: pulumi.output([...settings.hostnames]),
     };
     const artifacts: Record<string, pulumi.Output<string>> = {};
+    void providers; // TEMPORARY until the first component takes providers.options; delete this line then.
 
     // --- edge (issue 4) ---
     // --- end edge ---
