@@ -222,7 +222,8 @@ function checkKeys(raw: RawConfig, problems: Problems): void {
     for (const key of KEY_NAMES) {
         const spec: KeySpec = KEYS[key];
         if (spec.required && raw.values[key] === undefined) {
-            problems.add(key, `is required and missing; set it with: pulumi config set ${spec.secret ? "--secret " : ""}${key} <value>`);
+            const target = spec.type === "array" ? `--path '${key}[0]'` : key;
+            problems.add(key, `is required and missing; set it with: pulumi config set ${spec.secret ? "--secret " : ""}${target} <value>`);
         }
     }
 }
@@ -407,11 +408,15 @@ export function parseConfig(raw: RawConfig, stackName: string): ParseResult {
     const protectSetting = read.autoBoolean("protect");
 
     const image = read.string("image");
-    if (image !== undefined && !IMAGE_PATH.test(image)) {
-        const why = /^[^/]*[.:]/.test(image) || image.includes(":")
-            ? "must not carry a registry host or tag (set registryServer; Kamal tags images itself)"
-            : "is not a valid image repository";
-        problems.add("image", `${show(image)} ${why}; e.g. acme/shop`);
+    if (image !== undefined) {
+        // Docker reads a first segment with '.' or ':' as a registry host.
+        const hasHostOrTag = /^[^/]*[.:][^/]*\//.test(image) || image.includes(":");
+        if (hasHostOrTag || !IMAGE_PATH.test(image)) {
+            const why = hasHostOrTag
+                ? "must not carry a registry host or tag (set registryServer; Kamal tags images itself)"
+                : "is not a valid image repository";
+            problems.add("image", `${show(image)} ${why}; e.g. acme/shop`);
+        }
     }
     const registryServer = read.string("registryServer") ?? defaultOf("registryServer");
     const [registryHost, registryPort] = registryServer.split(":");

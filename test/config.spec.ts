@@ -1,0 +1,369 @@
+import * as assert from "assert";
+import { parseConfig, RawConfig } from "../config/parse";
+import { Settings } from "../config/settings";
+
+const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKV286JWuyS1aPRw2tWmOIyy2cZoBXT01Z8lfb+fX4N8 deploy@example";
+// An RSA-typed line whose blob encodes "ssh-ed25519": well-formed base64, wrong key.
+const MISLABELLED_KEY = "ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIKV286JWuyS1aPRw2tWmOIyy2cZoBXT01Z8lfb+fX4N8";
+
+const SECRETS = ["hcloudToken", "cloudflareApiToken", "registryPassword", "railsMasterKey", "tailscaleApiKey"];
+
+/** A complete, valid staging config in the raw form Pulumi hands the program. */
+function raw(overrides: Record<string, string | undefined> = {}, secretKeys: string[] = SECRETS): RawConfig {
+    const values: Record<string, string> = {
+        app: "shop",
+        domain: "example.com",
+        image: "acme/shop",
+        registryUsername: "acme",
+        cloudflareAccountId: "0123456789abcdef0123456789abcdef",
+        cloudflareZoneId: "fedcba9876543210fedcba9876543210",
+        sshPublicKeys: JSON.stringify([KEY]),
+        ...Object.fromEntries(SECRETS.map((k) => [k, `value-of-${k}`])),
+    };
+    for (const [k, v] of Object.entries(overrides)) {
+        if (v === undefined) delete values[k];
+        else values[k] = v;
+    }
+    return { values, secretKeys: new Set(secretKeys) };
+}
+
+function settings(stack: string, overrides: Record<string, string | undefined> = {}): Settings {
+    const result = parseConfig(raw(overrides), stack);
+    if (!result.ok) throw new Error(result.errors.join("\n"));
+    return result.settings;
+}
+
+function errors(stack: string, overrides: Record<string, string | undefined>, secretKeys?: string[]): string[] {
+    const result = parseConfig(raw(overrides, secretKeys), stack);
+    return result.ok ? [] : result.errors;
+}
+
+describe("config: defaults derived from the stack", () => {
+    it("derives railsEnv, hostnames, buckets and protection per stack kind", () => {
+        const production = settings("production");
+        const staging = settings("staging");
+        const review = settings("pr-7");
+        assert.deepStrictEqual(
+            [production.railsEnv, staging.railsEnv, review.railsEnv],
+            ["production", "staging", "staging"],
+        );
+        assert.deepStrictEqual(production.hostnames, ["shop.example.com"]);
+        assert.deepStrictEqual(staging.hostnames, ["shop-staging.example.com"]);
+        assert.deepStrictEqual(review.hostnames, ["pr-7-shop-staging.example.com"]);
+        assert.deepStrictEqual(
+            [production.storage.backupsBucket, staging.storage.backupsBucket, review.storage.backupsBucket],
+            ["shop-production-backups", "shop-staging-backups", "shop-pr-7-backups"],
+        );
+        assert.deepStrictEqual([production.protect, staging.protect, review.protect], [true, false, false]);
+        assert.deepStrictEqual(
+            [production.cloudflare.ownsAcmeRuleset, staging.cloudflare.ownsAcmeRuleset, review.cloudflare.ownsAcmeRuleset],
+            [true, false, false],
+        );
+        assert.deepStrictEqual(
+            [production.hetzner.replaceOnUserDataChange, staging.hetzner.replaceOnUserDataChange, review.hetzner.replaceOnUserDataChange],
+            [false, false, true],
+        );
+        assert.strictEqual(review.prNumber, 7);
+        assert.strictEqual(review.kind, "review");
+    });
+
+    it("gives review stacks their own names even when staging sets them explicitly", () => {
+        const overrides = { hostnames: JSON.stringify(["staging.example.com", "api-staging.example.com"]), backupsBucket: "shop-stg-db" };
+        const review = settings("pr-42", overrides);
+        assert.deepStrictEqual(review.hostnames, ["pr-42-staging.example.com", "pr-42-api-staging.example.com"]);
+        assert.strictEqual(review.storage.backupsBucket, "pr-42-shop-stg-db");
+        assert.deepStrictEqual(settings("staging", overrides).hostnames, ["staging.example.com", "api-staging.example.com"]);
+    });
+
+    it("reads Pulumi.yaml's sentinel defaults as unset", () => {
+        const s = settings("production", { railsEnv: "", hostnames: "[]", protect: "auto", acmeRulesetOwner: "auto", r2Location: "" });
+        assert.strictEqual(s.railsEnv, "production");
+        assert.deepStrictEqual(s.hostnames, ["shop.example.com"]);
+        assert.strictEqual(s.protect, true);
+        assert.strictEqual(s.storage.location, undefined);
+    });
+
+    it("applies Litestream overrides on top of the seed's retention table", () => {
+        const s = settings("staging", { litestreamDatabases: JSON.stringify(["cache=off", "queue=5s/72h"]) });
+        assert.deepStrictEqual(s.storage.litestream, {
+            primary: { syncInterval: "1s", retention: "720h" },
+            queue: { syncInterval: "5s", retention: "72h" },
+            cache: null,
+            cable: { syncInterval: "60s", retention: "24h" },
+        });
+    });
+
+    it("accepts an OAuth client instead of an API key", () => {
+        const result = parseConfig(
+            raw({ tailscaleApiKey: undefined, tailscaleOauthClientId: "kid", tailscaleOauthClientSecret: "tskey-client-x" }, [
+                ...SECRETS.filter((k) => k !== "tailscaleApiKey"),
+                "tailscaleOauthClientId",
+                "tailscaleOauthClientSecret",
+            ]),
+            "staging",
+        );
+        assert.ok(result.ok && result.settings.tailscale.auth === "oauth");
+    });
+
+    it("freezes the settings", () => {
+        const s = settings("staging");
+        assert.ok(Object.isFrozen(s) && Object.isFrozen(s.hetzner.roles.web) && Object.isFrozen(s.hostnames));
+    });
+});
+
+// One bad config per row, with the exact message the user sees.
+const BAD_CONFIGS: { name: string; stack?: string; overrides: Record<string, string | undefined>; secretKeys?: string[]; expected: string[] }[] = [
+    {
+        name: "unknown key with a near miss",
+        overrides: { webHost: "2" },
+        expected: ["rails-stack:webHost: unknown key; did you mean webHosts?"],
+    },
+    {
+        name: "unknown key",
+        overrides: { colour: "blue" },
+        expected: ["rails-stack:colour: unknown key; see the config reference in README.md"],
+    },
+    {
+        name: "integer that is not a number",
+        overrides: { webHosts: "two" },
+        expected: ['rails-stack:webHosts: "two" is not a whole number; allowed: 1 to 50'],
+    },
+    {
+        name: "boolean that is not a boolean",
+        overrides: { publicIpv4: "yes" },
+        expected: ['rails-stack:publicIpv4: "yes" is not a boolean; allowed: true, false'],
+    },
+    {
+        name: "array given as a string",
+        overrides: { sshPublicKeys: KEY },
+        expected: [`rails-stack:sshPublicKeys: ${JSON.stringify(KEY)} is not a list of strings; write it as a YAML list in the stack file`],
+    },
+    {
+        name: "x86 server type",
+        overrides: { webServerType: "cx22" },
+        expected: ['rails-stack:webServerType: "cx22" is an x86 type; only ARM64 types are allowed: cax11, cax21, cax31, cax41'],
+    },
+    {
+        name: "unknown server type",
+        overrides: { jobServerType: "cax99" },
+        expected: ['rails-stack:jobServerType: "cax99" is not a Hetzner ARM64 server type: cax11, cax21, cax31, cax41'],
+    },
+    {
+        name: "location without ARM64",
+        overrides: { location: "ash" },
+        expected: ['rails-stack:location: "ash" has no ARM64 (cax) servers; allowed: fsn1, nbg1, hel1'],
+    },
+    {
+        name: "unknown location",
+        overrides: { location: "mars1" },
+        expected: ['rails-stack:location: "mars1" is not a Hetzner location; allowed: fsn1, nbg1, hel1'],
+    },
+    {
+        name: "malformed domain",
+        overrides: { domain: "Example..com" },
+        expected: ['rails-stack:domain: "Example..com" is not a valid lowercase domain; e.g. example.com'],
+    },
+    {
+        name: "malformed hostname",
+        overrides: { hostnames: JSON.stringify(["shop_staging.example.com"]) },
+        expected: [
+            'rails-stack:hostnames[0]: "shop_staging.example.com" is not a valid lowercase DNS name (labels a-z, 0-9, \'-\', at most 63 chars)',
+        ],
+    },
+    {
+        name: "hostname outside the zone",
+        overrides: { hostnames: JSON.stringify(["shop.example.org"]) },
+        expected: ['rails-stack:hostnames[0]: "shop.example.org" is outside the zone; allowed: example.com or a name ending in .example.com'],
+    },
+    {
+        name: "duplicate hostnames",
+        overrides: { hostnames: JSON.stringify(["a.example.com", "a.example.com"]) },
+        expected: ['rails-stack:hostnames[1]: "a.example.com" is listed twice; each hostname may appear once'],
+    },
+    {
+        name: "review stack name that is not a number",
+        stack: "pr-abc",
+        overrides: {},
+        expected: ['stack "pr-abc": a review stack is named pr-<pull request number>, 1 to 999999, e.g. pr-42'],
+    },
+    {
+        name: "stack that is neither production, staging nor a review stack",
+        stack: "dev",
+        overrides: {},
+        expected: ['stack "dev": allowed stack names are production, staging and pr-<number>'],
+    },
+    {
+        name: "railsEnv that is not an environment name",
+        overrides: { railsEnv: "Staging-2" },
+        expected: ['rails-stack:railsEnv: "Staging-2" is not a Rails environment name; allowed: lowercase letters, digits and \'_\', starting with a letter'],
+    },
+    {
+        name: "railsEnv that cannot be deployed",
+        overrides: { railsEnv: "development" },
+        expected: ['rails-stack:railsEnv: "development" is not deployable (the image is bundled without its gems); use production, staging or another name'],
+    },
+    {
+        name: "zero web hosts",
+        overrides: { webHosts: "0" },
+        expected: ["rails-stack:webHosts: 0 is out of range; allowed: 1 to 50"],
+    },
+    {
+        name: "too many job hosts",
+        overrides: { jobHosts: "51" },
+        expected: ["rails-stack:jobHosts: 51 is out of range; allowed: 0 to 50"],
+    },
+    {
+        name: "volume below Hetzner's minimum",
+        overrides: { volumeSize: "5" },
+        expected: ["rails-stack:volumeSize: 5 is out of range; allowed: 10 to 10240"],
+    },
+    {
+        name: "SSH key that is not a public key",
+        overrides: { sshPublicKeys: JSON.stringify(["ssh-ed25519 not-base64!"]) },
+        expected: ['rails-stack:sshPublicKeys[0]: "ssh-ed25519 not-base64!" is not an OpenSSH public key; allowed types: ssh-ed25519, ssh-rsa, ecdsa-sha2-nistp256, ecdsa-sha2-nistp384, ecdsa-sha2-nistp521'],
+    },
+    {
+        name: "SSH key whose blob is another type",
+        overrides: { sshPublicKeys: JSON.stringify([KEY, MISLABELLED_KEY]) },
+        expected: ['rails-stack:sshPublicKeys[1]: "ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIKV28..." is not an OpenSSH public key; allowed types: ssh-ed25519, ssh-rsa, ecdsa-sha2-nistp256, ecdsa-sha2-nistp384, ecdsa-sha2-nistp521'],
+    },
+    {
+        name: "no SSH keys",
+        overrides: { sshPublicKeys: "[]" },
+        expected: ["rails-stack:sshPublicKeys: is an empty list; give at least one OpenSSH public key for the deploy user"],
+    },
+    {
+        name: "Tailscale tag without the tag: prefix",
+        overrides: { tailscaleTags: JSON.stringify(["rails-host"]) },
+        expected: ['rails-stack:tailscaleTags[0]: "rails-host" is not a Tailscale tag; allowed: \'tag:\' then a letter, then letters, digits or \'-\', e.g. tag:rails-host'],
+    },
+    {
+        name: "Tailscale tag with a bad character",
+        overrides: { tailscaleTags: JSON.stringify(["tag:rails_host"]) },
+        expected: ['rails-stack:tailscaleTags[0]: "tag:rails_host" is not a Tailscale tag; allowed: \'tag:\' then a letter, then letters, digits or \'-\', e.g. tag:rails-host'],
+    },
+    {
+        name: "missing required value",
+        overrides: { domain: undefined },
+        expected: ["rails-stack:domain: is required and missing; set it with: pulumi config set domain <value>"],
+    },
+    {
+        name: "missing required secret",
+        overrides: { hcloudToken: undefined },
+        expected: ["rails-stack:hcloudToken: is required and missing; set it with: pulumi config set --secret hcloudToken <value>"],
+    },
+    {
+        name: "secret stored in plain text",
+        overrides: {},
+        secretKeys: SECRETS.filter((k) => k !== "railsMasterKey"),
+        expected: ["rails-stack:railsMasterKey: is stored in plain text; set it with: pulumi config set --secret railsMasterKey <value>"],
+    },
+    {
+        name: "plain value stored as a secret",
+        overrides: {},
+        secretKeys: [...SECRETS, "cloudflareAccountId"],
+        expected: [
+            "rails-stack:cloudflareAccountId: is stored as a secret but is not one (it appears in names, URLs or rendered files); set it without --secret",
+        ],
+    },
+    {
+        name: "no Tailscale credential",
+        overrides: { tailscaleApiKey: undefined },
+        expected: [
+            "rails-stack:tailscaleApiKey: is missing; set it with: pulumi config set --secret tailscaleApiKey <value>, or set tailscaleOauthClientId + tailscaleOauthClientSecret",
+        ],
+    },
+    {
+        name: "malformed Cloudflare zone id",
+        overrides: { cloudflareZoneId: "my-zone" },
+        expected: ['rails-stack:cloudflareZoneId: "my-zone" is not a Cloudflare id; allowed: 32 lowercase hex characters (dashboard → Overview)'],
+    },
+    {
+        name: "unknown TLS mode",
+        overrides: { tlsMode: "letsencrypt" },
+        expected: ['rails-stack:tlsMode: "letsencrypt" is not allowed; allowed: acme, tunnel'],
+    },
+    {
+        name: "acme with several web hosts",
+        overrides: { webHosts: "2" },
+        expected: [
+            'rails-stack:tlsMode: "acme" works with one web host only (Kamal: "SSL is only supported on a single server"); webHosts is 2; use tlsMode "tunnel"',
+        ],
+    },
+    {
+        name: "review stack owning the zone ruleset",
+        stack: "pr-3",
+        overrides: { acmeRulesetOwner: "true" },
+        expected: [
+            "rails-stack:acmeRulesetOwner: true is not allowed on a review stack: the zone ruleset must outlive it; let production or staging own it",
+        ],
+    },
+    {
+        name: "image with a registry host",
+        overrides: { image: "ghcr.io/acme/shop" },
+        expected: ['rails-stack:image: "ghcr.io/acme/shop" must not carry a registry host or tag (set registryServer; Kamal tags images itself); e.g. acme/shop'],
+    },
+    {
+        name: "bucket name breaking R2's rules",
+        overrides: { backupsBucket: "Shop_Backups" },
+        expected: [
+            'rails-stack:backupsBucket: "Shop_Backups" breaks R2\'s bucket rules; allowed: 3-63 chars of a-z, 0-9 and \'-\', starting and ending with a letter or digit',
+        ],
+    },
+    {
+        name: "unknown R2 jurisdiction",
+        overrides: { r2Jurisdiction: "ch" },
+        expected: ['rails-stack:r2Jurisdiction: "ch" is not allowed; allowed: default, eu, fedramp'],
+    },
+    {
+        name: "unknown R2 location hint",
+        overrides: { r2Location: "mars" },
+        expected: ['rails-stack:r2Location: "mars" is not allowed; allowed: apac, eeur, enam, weur, wnam, oc'],
+    },
+    {
+        name: "retention shorter than the sync interval",
+        overrides: { litestreamDatabases: JSON.stringify(["cache=10m/5m"]) },
+        expected: [
+            "rails-stack:litestreamDatabases[0]: retention 5m is shorter than the sync interval 10m; retention must be at least the sync interval",
+        ],
+    },
+    {
+        name: "non-duration string",
+        overrides: { litestreamDatabases: JSON.stringify(["queue=1s/a week"]) },
+        expected: ['rails-stack:litestreamDatabases[0]: retention "a week" is not a positive duration; use e.g. 24h, 720h'],
+    },
+    {
+        name: "unknown database in the retention table",
+        overrides: { litestreamDatabases: JSON.stringify(["jobs=1s/24h"]) },
+        expected: ['rails-stack:litestreamDatabases[0]: unknown database "jobs"; allowed: primary, queue, cache, cable'],
+    },
+    {
+        name: "production without primary backups",
+        stack: "production",
+        overrides: { litestreamDatabases: JSON.stringify(["primary=off"]) },
+        expected: ["rails-stack:litestreamDatabases[0]: the production primary database must be replicated; allowed: primary=<sync>/<retention>"],
+    },
+    {
+        name: "several problems at once, all reported",
+        overrides: { webServerType: "cpx31", location: "sin", webHosts: "-1" },
+        expected: [
+            'rails-stack:location: "sin" has no ARM64 (cax) servers; allowed: fsn1, nbg1, hel1',
+            'rails-stack:webServerType: "cpx31" is an x86 type; only ARM64 types are allowed: cax11, cax21, cax31, cax41',
+            "rails-stack:webHosts: -1 is out of range; allowed: 1 to 50",
+        ],
+    },
+];
+
+describe("config: bad input is rejected with one clear line per problem", () => {
+    it("has at least 25 distinct cases", () => assert.ok(new Set(BAD_CONFIGS.map((c) => c.name)).size >= 25));
+    for (const bad of BAD_CONFIGS) {
+        it(bad.name, () => assert.deepStrictEqual(errors(bad.stack ?? "staging", bad.overrides, bad.secretKeys), bad.expected));
+    }
+    it("never puts a newline or stack trace in a message", () => {
+        for (const bad of BAD_CONFIGS) {
+            for (const message of errors(bad.stack ?? "staging", bad.overrides, bad.secretKeys)) {
+                assert.ok(!message.includes("\n") && !/\bat .+:\d+:\d+/.test(message), message);
+            }
+        }
+    });
+});

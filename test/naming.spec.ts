@@ -1,0 +1,82 @@
+import * as assert from "assert";
+import { parseConfig } from "../config/parse";
+import { hetznerLabels, hostName, stackPrefix } from "../lib/naming";
+import { PROJECT } from "../config/keys";
+
+const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+const HETZNER_LABEL_VALUE = /^([a-z0-9A-Z]([-_.a-z0-9A-Z]{0,61}[a-z0-9A-Z])?)?$/;
+const R2_BUCKET = /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/;
+
+const APPS = ["ab", "shop", "a-twenty-char-app-nm"];
+const STACKS = ["production", "staging", "pr-1", "pr-42", "pr-999999"];
+
+function storageNames(app: string, stack: string): string[] {
+    const result = parseConfig(
+        {
+            values: {
+                app,
+                domain: "example.com",
+                image: "acme/shop",
+                registryUsername: "acme",
+                cloudflareAccountId: "0123456789abcdef0123456789abcdef",
+                cloudflareZoneId: "fedcba9876543210fedcba9876543210",
+                sshPublicKeys: JSON.stringify(["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKV286JWuyS1aPRw2tWmOIyy2cZoBXT01Z8lfb+fX4N8"]),
+                hcloudToken: "x",
+                cloudflareApiToken: "x",
+                registryPassword: "x",
+                railsMasterKey: "x",
+                tailscaleApiKey: "x",
+            },
+            secretKeys: new Set(["hcloudToken", "cloudflareApiToken", "registryPassword", "railsMasterKey", "tailscaleApiKey"]),
+        },
+        stack,
+    );
+    if (!result.ok) throw new Error(result.errors.join("\n"));
+    return [result.settings.storage.backupsBucket, result.settings.storage.attachmentsBucket, ...result.settings.hostnames];
+}
+
+describe("naming", () => {
+    it("keeps every server (= Tailscale host) name a valid DNS label within 63 chars", () => {
+        for (const app of APPS) {
+            for (const stack of STACKS) {
+                for (const role of ["web", "job"] as const) {
+                    for (const index of [1, 9, 50]) {
+                        const name = hostName({ app, stack }, role, index);
+                        assert.match(name, DNS_LABEL, name);
+                    }
+                }
+            }
+        }
+    });
+
+    it("never gives two stacks of one app the same physical name", () => {
+        for (const app of APPS) {
+            const owner = new Map<string, string>();
+            for (const stack of STACKS) {
+                const names = [
+                    stackPrefix({ app, stack }),
+                    ...[1, 2, 50].flatMap((i) => [hostName({ app, stack }, "web", i), hostName({ app, stack }, "job", i)]),
+                    ...storageNames(app, stack),
+                ];
+                for (const name of names) {
+                    assert.ok(!owner.has(name) || owner.get(name) === stack, `${name} used by ${owner.get(name)} and ${stack}`);
+                    owner.set(name, stack);
+                }
+            }
+        }
+    });
+
+    it("derives bucket names within R2's rules", () => {
+        for (const app of APPS) {
+            for (const stack of STACKS) {
+                for (const bucket of storageNames(app, stack).slice(0, 2)) assert.match(bucket, R2_BUCKET, bucket);
+            }
+        }
+    });
+
+    it("labels Hetzner resources with values Hetzner accepts", () => {
+        const labels = hetznerLabels({ project: PROJECT, app: "a-twenty-char-app-nm", stack: "pr-999999" }, "web");
+        assert.deepStrictEqual(labels, { app: "a-twenty-char-app-nm", stack: "pr-999999", "managed-by": PROJECT, role: "web" });
+        for (const value of Object.values(labels)) assert.match(value, HETZNER_LABEL_VALUE);
+    });
+});

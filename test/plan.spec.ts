@@ -1,0 +1,106 @@
+// The offline plan as a user runs it: `npm run plan -- --stack <name>`.
+import * as assert from "assert";
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { SECRET_MASK, stackConfigFromFiles } from "../plan/run";
+import { ROOT } from "./support";
+
+function plan(args: string[]): { status: number | null; stdout: string; stderr: string } {
+    const run = spawnSync(process.execPath, [path.join(ROOT, "launch.js"), "plan/cli", ...args], { encoding: "utf8", cwd: ROOT });
+    return { status: run.status, stdout: run.stdout, stderr: run.stderr };
+}
+
+interface Entry {
+    type: string;
+    name: string;
+    parent: string | null;
+    inputs: unknown;
+}
+
+describe("offline plan command", () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "plan-"));
+    after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+    const entries: Record<string, Entry[]> = {};
+
+    for (const [stack, railsEnv] of [["staging", "staging"], ["production", "production"], ["pr-7", "staging"]]) {
+        it(`plans ${stack} offline with RAILS_ENV ${railsEnv}`, () => {
+            const out = path.join(tmp, stack);
+            const run = plan(["--stack", stack, "--out", out]);
+            assert.strictEqual(run.status, 0, run.stderr);
+            assert.match(run.stdout, new RegExp(`RAILS_ENV: ${railsEnv}\\n`));
+            assert.match(run.stdout, /placeholder secrets: cloudflareApiToken, hcloudToken, railsMasterKey, registryPassword, tailscaleApiKey/);
+            entries[stack] = JSON.parse(fs.readFileSync(path.join(out, "plan.json"), "utf8"));
+            for (const entry of entries[stack]) assert.deepStrictEqual(Object.keys(entry).sort(), ["inputs", "name", "parent", "type"]);
+        });
+    }
+
+    it("gives the three stacks disjoint resource names", () => {
+        const names = Object.values(entries).map((list) => new Set(list.map((e) => e.name)));
+        assert.strictEqual(names.length, 3);
+        for (const [i, a] of names.entries()) {
+            for (const b of names.slice(i + 1)) assert.deepStrictEqual([...a].filter((n) => b.has(n)), []);
+        }
+    });
+
+    it("masks secret inputs in plan.json", () => {
+        const provider = entries.staging.find((e) => e.type === "pulumi:providers:hcloud");
+        assert.deepStrictEqual(provider?.inputs, { token: SECRET_MASK });
+        assert.ok(!JSON.stringify(entries).includes("placeholder-"), "a placeholder secret leaked into plan.json");
+    });
+
+    it("exits 2 with one line per problem, no stack trace and nothing written, on bad config", () => {
+        const out = path.join(tmp, "bad");
+        const run = plan(["--stack", "staging", "--out", out, "--set", "webServerType=cx22", "--set", "location=ash"]);
+        assert.strictEqual(run.status, 2);
+        assert.strictEqual(
+            run.stderr,
+            "invalid stack config for staging (Pulumi.staging.yaml):\n" +
+                '  rails-stack:location: "ash" has no ARM64 (cax) servers; allowed: fsn1, nbg1, hel1\n' +
+                '  rails-stack:webServerType: "cx22" is an x86 type; only ARM64 types are allowed: cax11, cax21, cax31, cax41\n',
+        );
+        assert.strictEqual(run.stdout, "");
+        assert.ok(!fs.existsSync(out));
+    });
+
+    it("exits 2 on a review stack name that is not a number", () => {
+        const run = plan(["--stack", "pr-x", "--out", path.join(tmp, "prx")]);
+        assert.strictEqual(run.status, 2);
+        assert.match(run.stderr, /stack "pr-x": a review stack is named pr-<pull request number>/);
+        assert.doesNotMatch(run.stderr, /\n\s+at /);
+    });
+
+    it("refuses to clear an --out directory that is not a plan output", () => {
+        const precious = path.join(tmp, "precious");
+        fs.mkdirSync(precious);
+        fs.writeFileSync(path.join(precious, "notes.txt"), "keep me");
+        const run = plan(["--stack", "staging", "--out", precious]);
+        assert.strictEqual(run.status, 1);
+        assert.match(run.stderr, /exists and is not a plan output/);
+        assert.strictEqual(fs.readFileSync(path.join(precious, "notes.txt"), "utf8"), "keep me");
+    });
+});
+
+describe("stack config files", () => {
+    it("turns encrypted values and absent declared secrets into listed placeholders", () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "stackfile-"));
+        try {
+            fs.copyFileSync(path.join(ROOT, "Pulumi.yaml"), path.join(dir, "Pulumi.yaml"));
+            fs.writeFileSync(
+                path.join(dir, "Pulumi.staging.yaml"),
+                "config:\n  rails-stack:app: shop\n  rails-stack:hcloudToken:\n    secure: v1:AAAA\n  aws:region: eu-central-1\n",
+            );
+            const source = stackConfigFromFiles(dir, "pr-12");
+            assert.strictEqual(source.file, "Pulumi.staging.yaml");
+            assert.strictEqual(source.values.app, "shop");
+            assert.strictEqual(source.values.location, "fsn1", "Pulumi.yaml defaults apply as the CLI applies them");
+            assert.strictEqual(source.values.hcloudToken, "placeholder-hcloudToken");
+            assert.ok(!("region" in source.values), "other namespaces are not project config");
+            assert.deepStrictEqual(source.placeholders, ["cloudflareApiToken", "hcloudToken", "railsMasterKey", "registryPassword", "tailscaleApiKey"]);
+            assert.deepStrictEqual([...source.secretKeys].sort(), source.placeholders);
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+});
