@@ -244,56 +244,47 @@ function parseHostnames(
     const base = configured ?? [stack.kind === "production" ? `${app}.${domain}` : `${app}-staging.${domain}`];
     // Review stacks inherit staging's list; their own names get the stack as a prefix.
     const hostnames = stack.kind === "review" ? base.map((h) => prefixFirstLabel(stack.name, h)) : base;
-    let valid = true;
     hostnames.forEach((hostname, i) => {
         const key = `hostnames[${i}]`;
         if (!isDnsName(hostname)) {
             problems.add(key, `${show(hostname)} is not a valid lowercase DNS name (labels a-z, 0-9, '-', at most 63 chars)`);
-            valid = false;
         } else if (hostname !== domain && !hostname.endsWith(`.${domain}`)) {
             problems.add(key, `${show(hostname)} is outside the zone; allowed: ${domain} or a name ending in .${domain}`);
-            valid = false;
         } else if (hostnames.indexOf(hostname) !== i) {
             problems.add(key, `${show(hostname)} is listed twice; each hostname may appear once`);
-            valid = false;
         }
     });
-    return valid ? hostnames : undefined;
+    return hostnames;
 }
 
 function parseLitestream(
     read: Reader,
     problems: Problems,
     kind: StackKind | undefined,
-): Record<DatabaseName, Replication | null> | undefined {
+): Record<DatabaseName, Replication | null> {
     const overrides = read.stringArray("litestreamDatabases") ?? [];
     const table: Record<DatabaseName, Replication | null> = { ...DEFAULT_REPLICATION };
     const seen = new Set<string>();
-    let valid = true;
     overrides.forEach((entry, i) => {
         const key = `litestreamDatabases[${i}]`;
         const match = /^([^=]+)=(?:(off)|([^/]+)\/(.+))$/.exec(entry);
         if (!match) {
             problems.add(key, `${show(entry)} is malformed; write '<db>=<sync interval>/<retention>' or '<db>=off', e.g. 'cache=60s/24h'`);
-            valid = false;
             return;
         }
         const [, db, off, sync, retention] = match;
         if (!(DATABASE_NAMES as readonly string[]).includes(db)) {
             problems.add(key, `unknown database ${show(db)}; allowed: ${list(DATABASE_NAMES)}`);
-            valid = false;
             return;
         }
         if (seen.has(db)) {
             problems.add(key, `database ${show(db)} is listed twice`);
-            valid = false;
             return;
         }
         seen.add(db);
         if (off) {
             if (db === "primary" && kind === "production") {
                 problems.add(key, `the production primary database must be replicated; allowed: primary=<sync>/<retention>`);
-                valid = false;
             }
             table[db as DatabaseName] = null;
             return;
@@ -302,19 +293,16 @@ function parseLitestream(
         const retentionMs = goDurationMs(retention);
         if (syncMs === undefined || syncMs <= 0) {
             problems.add(key, `sync interval ${show(sync)} is not a positive duration; use e.g. 1s, 60s, 5m`);
-            valid = false;
         }
         if (retentionMs === undefined || retentionMs <= 0) {
             problems.add(key, `retention ${show(retention)} is not a positive duration; use e.g. 24h, 720h`);
-            valid = false;
         }
         if (syncMs !== undefined && retentionMs !== undefined && retentionMs < syncMs) {
             problems.add(key, `retention ${retention} is shorter than the sync interval ${sync}; retention must be at least the sync interval`);
-            valid = false;
         }
         table[db as DatabaseName] = { syncInterval: sync, retention };
     });
-    return valid ? table : undefined;
+    return table;
 }
 
 function parseBucket(
@@ -388,16 +376,13 @@ export function parseConfig(raw: RawConfig, stackName: string): ParseResult {
     const jobHosts = read.has("jobHosts") ? read.integer("jobHosts", { min: 0, max: MAX_HOSTS_PER_ROLE }) : defaultOf("jobHosts");
 
     const sshPublicKeys = read.stringArray("sshPublicKeys");
-    let validKeys = sshPublicKeys !== undefined;
     if (sshPublicKeys !== undefined && sshPublicKeys.length === 0) {
         problems.add("sshPublicKeys", "is an empty list; give at least one OpenSSH public key for the deploy user");
-        validKeys = false;
     }
     sshPublicKeys?.forEach((line, i) => {
         if (!isSshPublicKey(line)) {
             const shown = line.length > 40 ? `${line.slice(0, 37)}...` : line;
             problems.add(`sshPublicKeys[${i}]`, `${show(shown)} is not an OpenSSH public key; allowed types: ${list(SSH_KEY_TYPES)}`);
-            validKeys = false;
         }
     });
 
@@ -457,18 +442,14 @@ export function parseConfig(raw: RawConfig, stackName: string): ParseResult {
     }
     const tailnet = read.string("tailscaleTailnet") ?? defaultOf("tailscaleTailnet");
     const tags = read.stringArray("tailscaleTags") ?? [...defaultOf("tailscaleTags")];
-    let validTags = true;
     if (tags.length === 0) {
         problems.add("tailscaleTags", "is an empty list; hosts need at least one tag (keys created by an OAuth client must be tagged)");
-        validTags = false;
     }
     tags.forEach((tag, i) => {
         if (!TAILSCALE_TAG.test(tag)) {
             problems.add(`tailscaleTags[${i}]`, `${show(tag)} is not a Tailscale tag; allowed: 'tag:' then a letter, then letters, digits or '-', e.g. tag:rails-host`);
-            validTags = false;
         } else if (tags.indexOf(tag) !== i) {
             problems.add(`tailscaleTags[${i}]`, `${show(tag)} is listed twice`);
-            validTags = false;
         }
     });
     const keyExpiry = read.has("tailscaleKeyExpiry") ? read.integer("tailscaleKeyExpiry", KEY_EXPIRY_SECONDS) : defaultOf("tailscaleKeyExpiry");
@@ -503,7 +484,7 @@ export function parseConfig(raw: RawConfig, stackName: string): ParseResult {
             },
             publicIpv4,
             tailscaleDirectUdp,
-            sshPublicKeys: validKeys ? sshPublicKeys!.map((k) => k.trim()) : [],
+            sshPublicKeys: sshPublicKeys!.map((k) => k.trim()),
             volumeSizeGb: volumeSize!,
             replaceOnUserDataChange: kind === "review" || rollHosts,
         },
@@ -516,7 +497,7 @@ export function parseConfig(raw: RawConfig, stackName: string): ParseResult {
         },
         tailscale: {
             tailnet,
-            tags: validTags ? tags : [],
+            tags,
             keyExpirySeconds: keyExpiry!,
             auth: hasApiKey ? "apiKey" : "oauth",
         },
