@@ -17,6 +17,7 @@ describe("index.ts under mocks", () => {
         const invokes: RecordedInvoke[] = [];
         await pulumi.runtime.setMocks(recordingMocks(resources, invokes), PROJECT, "production");
         const outputs = await pulumi.runtime.runInPulumiStack(async () => ({ ...(await import("../index")) }));
+        assert.ok(outputs);
         assert.strictEqual(outputs.railsEnv, "production");
         assert.deepStrictEqual(outputs.hostnames, ["shop.example.com"]);
         assert.ok(resources.some((r) => r.type === "pulumi:providers:hcloud"));
