@@ -1,0 +1,32 @@
+// Delete-time emptier of a review stack's bucket, run by the storage component's Command as
+// R2_EMPTY_COMMAND (relative and stable: `pulumi destroy` replays the command string stored at
+// create time, and launch.js rebuilds bin/ when a fresh checkout lacks it). Runs on load, so
+// nothing imports this file. Everything arrives as env; it writes to stderr only.
+import { emptyBucket, R2_EMPTY_ENV } from "../../lib/s3";
+
+function required(name: string): string {
+    const value = process.env[name];
+    if (!value) throw new Error(`${name} is not set`);
+    return value;
+}
+
+async function main(): Promise<string> {
+    const bucket = required(R2_EMPTY_ENV.bucket);
+    const r = await emptyBucket({
+        endpoint: required(R2_EMPTY_ENV.endpoint),
+        bucket,
+        accessKeyId: required(R2_EMPTY_ENV.accessKeyId),
+        secretAccessKey: required(R2_EMPTY_ENV.secretAccessKey),
+    });
+    return r.bucketExisted
+        ? `${bucket}: deleted ${r.deletedObjects} objects, aborted ${r.abortedUploads} multipart uploads`
+        : `${bucket} does not exist; nothing to empty`;
+}
+
+main().then(
+    (summary) => process.stderr.write(`r2-empty: ${summary}\n`),
+    (err: Error) => {
+        process.stderr.write(`r2-empty: ${err.message}\n`);
+        process.exitCode = 1;
+    },
+);
