@@ -1,0 +1,111 @@
+// The stack's Cloudflare edge: a remotely-managed tunnel (its connector token feeds cloudflared on
+// every web host), its ingress rules, a proxied CNAME per hostname and, in `acme` mode, the other
+// two layers of the ACME HTTP-01 bypass: the zone's SSL configuration rule (owner stack only) and
+// a script-less Workers route per hostname. See docs/edge.md.
+import * as cloudflare from "@pulumi/cloudflare";
+import * as pulumi from "@pulumi/pulumi";
+import type { Settings } from "../config/settings";
+import { stackPrefix } from "../lib/naming";
+import { ACME_SSL_EXPRESSION, acmeWorkersRoutePattern, renderIngress, renderIngressYaml } from "../renderers/tunnel";
+
+type EdgeSettings = Pick<Settings, "project" | "app" | "stack" | "protect" | "hostnames" | "cloudflare">;
+
+export interface EdgeArgs {
+    /** The validated stack settings (hostnames, account/zone ids, TLS mode, ruleset ownership). */
+    readonly settings: EdgeSettings;
+}
+
+/** The CNAME target of a tunnel: Cloudflare resolves `<uuid>.cfargotunnel.com` to its connectors. */
+export function tunnelCname(tunnelId: string): string {
+    return `${tunnelId}.cfargotunnel.com`;
+}
+
+export class Edge extends pulumi.ComponentResource {
+    /** The tunnel's UUID. */
+    readonly tunnelId: pulumi.Output<string>;
+    /** The connector token cloudflared runs with (`cloudflared tunnel run --token`); secret. */
+    readonly tunnelToken: pulumi.Output<string>;
+    /** `https://<primary hostname>`. */
+    readonly appUrl: pulumi.Output<string>;
+    /** The ingress rules as cloudflared YAML, for review (artifact edge/tunnel-ingress.yml). */
+    readonly ingressYaml: pulumi.Output<string>;
+
+    constructor(name: string, args: EdgeArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("rails-stack:edge:Edge", name, {}, opts);
+        const { settings } = args;
+        const { accountId, zoneId, tlsMode, ownsAcmeRuleset } = settings.cloudflare;
+        // What must survive a mistaken `pulumi destroy` on production; review stacks never protect.
+        const kept = { parent: this, protect: settings.protect };
+
+        const tunnel = new cloudflare.ZeroTrustTunnelCloudflared(
+            `${name}-tunnel`,
+            { accountId, name: stackPrefix(settings), configSrc: "cloudflare" },
+            kept,
+        );
+        this.tunnelId = tunnel.id;
+        // The SDK does not mark the token secret; it is one (anyone holding it can serve the app).
+        this.tunnelToken = pulumi.secret(
+            cloudflare.getZeroTrustTunnelCloudflaredTokenOutput({ accountId, tunnelId: tunnel.id }, { parent: this }).token,
+        );
+
+        const ingress = renderIngress(settings.hostnames, tlsMode);
+        new cloudflare.ZeroTrustTunnelCloudflaredConfig(
+            `${name}-tunnel-config`,
+            { accountId, tunnelId: tunnel.id, source: "cloudflare", config: { ingresses: ingress } },
+            { parent: this },
+        );
+        this.ingressYaml = pulumi.output(renderIngressYaml(ingress));
+
+        // Named by hostname, so reordering hostnames (a new primary) replaces nothing.
+        for (const hostname of settings.hostnames) {
+            new cloudflare.DnsRecord(
+                `${name}-dns-${hostname}`,
+                {
+                    zoneId,
+                    name: hostname,
+                    type: "CNAME",
+                    content: tunnel.id.apply(tunnelCname),
+                    proxied: true,
+                    ttl: 1, // "automatic": proxied records are answered with Cloudflare's own TTL anyway
+                    comment: `${settings.project} stack ${settings.stack}: tunnel ${stackPrefix(settings)}`,
+                },
+                kept,
+            );
+        }
+
+        if (tlsMode === "acme") {
+            for (const hostname of settings.hostnames) {
+                // No script: this more specific route keeps any zone Worker off the challenge path.
+                new cloudflare.WorkersRoute(`${name}-acme-route-${hostname}`, { zoneId, pattern: acmeWorkersRoutePattern(hostname) }, { parent: this });
+            }
+        }
+        if (ownsAcmeRuleset) {
+            // The zone's single http_config_settings entry point; one stack owns it for all of them.
+            new cloudflare.Ruleset(
+                `${name}-acme-ssl`,
+                {
+                    zoneId,
+                    kind: "zone",
+                    phase: "http_config_settings",
+                    name: "ACME HTTP-01 challenge settings",
+                    description: `Owned by ${settings.project} stack ${settings.stack} (acmeRulesetOwner); see docs/edge.md`,
+                    rules: [
+                        {
+                            ref: "acme_http01_ssl_flexible",
+                            description: "Let's Encrypt HTTP-01: plain HTTP to the origin on the challenge path",
+                            expression: ACME_SSL_EXPRESSION,
+                            action: "set_config",
+                            actionParameters: { ssl: "flexible" },
+                            enabled: true,
+                        },
+                    ],
+                },
+                // A second entry point for the phase cannot exist, even for a moment.
+                { ...kept, deleteBeforeReplace: true },
+            );
+        }
+
+        this.appUrl = pulumi.output(`https://${settings.hostnames[0]}`);
+        this.registerOutputs({ tunnelId: this.tunnelId, tunnelToken: this.tunnelToken, appUrl: this.appUrl, ingressYaml: this.ingressYaml });
+    }
+}

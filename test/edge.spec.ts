@@ -1,0 +1,275 @@
+// Edge (issue 4): tunnel, ingress, proxied DNS and the three-layer ACME HTTP-01 bypass.
+import * as assert from "assert";
+import * as pulumi from "@pulumi/pulumi";
+import * as YAML from "yaml";
+import { Edge, tunnelCname } from "../components/edge";
+import { PROJECT } from "../config/keys";
+import { loadConfig } from "../config/load";
+import { parseConfig } from "../config/parse";
+import type { Settings } from "../config/settings";
+import { mockSecret, recordingMocks } from "../plan/mocks";
+import { stableJson, stackConfigFromFiles } from "../plan/run";
+import { createStack } from "../program";
+import {
+    ACME_CHALLENGE_PATH_REGEX,
+    ACME_SSL_EXPRESSION,
+    acmeWorkersRoutePattern,
+    IngressRule,
+    renderIngress,
+    renderIngressYaml,
+} from "../renderers/tunnel";
+import { OkPlan, planFor, plainInputs, ROOT, resourcesOfType } from "./support";
+
+const TUNNEL = "cloudflare:index/zeroTrustTunnelCloudflared:ZeroTrustTunnelCloudflared";
+const TUNNEL_CONFIG = "cloudflare:index/zeroTrustTunnelCloudflaredConfig:ZeroTrustTunnelCloudflaredConfig";
+const DNS = "cloudflare:index/dnsRecord:DnsRecord";
+const RULESET = "cloudflare:index/ruleset:Ruleset";
+const ROUTE = "cloudflare:index/workersRoute:WorkersRoute";
+const TOKEN_INVOKE = "cloudflare:index/getZeroTrustTunnelCloudflaredToken:getZeroTrustTunnelCloudflaredToken";
+
+/**
+ * Which rule cloudflared applies to a request, the way its ingress matching works
+ * (cloudflared ingress/rule.go): rules in order; a rule's hostname matches exactly or, for
+ * "*.zone", any subdomain; its path is a regexp searched anywhere in the path (unanchored).
+ * JS RegExp stands in for Go's RE2: the rendered path uses only `^`, literals and `\.`, which
+ * mean the same in both.
+ */
+function matchIngress(rules: readonly IngressRule[], hostname: string, path: string): IngressRule | undefined {
+    const host = hostname.replace(/:\d+$/, "").toLowerCase();
+    const hostMatches = (ruleHost: string) => ruleHost === host || (ruleHost.startsWith("*.") && host.endsWith(ruleHost.slice(1)));
+    return rules.find((r) => (r.hostname === undefined || hostMatches(r.hostname)) && (r.path === undefined || new RegExp(r.path).test(path)));
+}
+
+function settingsOf(stack: string, overrides: Record<string, string> = {}): Settings {
+    const parsed = parseConfig(stackConfigFromFiles(ROOT, stack, overrides), stack);
+    if (!parsed.ok) throw new Error(parsed.errors.join("\n"));
+    return parsed.settings;
+}
+
+const value = <T>(o: pulumi.Output<T>) => new Promise<T>((resolve) => o.apply((v) => (resolve(v), v)));
+
+function ingressOf(plan: OkPlan): IngressRule[] {
+    const [config] = resourcesOfType(plan, TUNNEL_CONFIG);
+    return (plainInputs(config).config as { ingresses: IngressRule[] }).ingresses;
+}
+
+describe("edge: ingress renderer", () => {
+    const acme = renderIngress(["shop.example.com"], "acme");
+
+    it("the challenge path is an anchored regexp with escaped dots", () => {
+        assert.strictEqual(ACME_CHALLENGE_PATH_REGEX, "^/\\.well-known/acme-challenge/");
+        const re = new RegExp(acme[0].path!);
+        assert.ok(re.test("/.well-known/acme-challenge/abc"));
+        for (const miss of ["/x/.well-known/acme-challenge/abc", "/.well-known/acme-challengeX", "/", "/-well-known/acme-challenge/abc"]) {
+            assert.ok(!re.test(miss), `${miss} must not match`);
+        }
+    });
+
+    it("acme: challenge rule, then the app over TLS with SNI = hostname, then 404, per hostname in order", () => {
+        assert.deepStrictEqual(renderIngress(["a.example.com", "b.example.com"], "acme"), [
+            { hostname: "a.example.com", path: "^/\\.well-known/acme-challenge/", service: "http://localhost:80" },
+            { hostname: "a.example.com", service: "https://localhost:443", originRequest: { originServerName: "a.example.com" } },
+            { hostname: "b.example.com", path: "^/\\.well-known/acme-challenge/", service: "http://localhost:80" },
+            { hostname: "b.example.com", service: "https://localhost:443", originRequest: { originServerName: "b.example.com" } },
+            { service: "http_status:404" },
+        ]);
+    });
+
+    it("tunnel: only the app over plain HTTP, then 404", () => {
+        assert.deepStrictEqual(renderIngress(["a.example.com"], "tunnel"), [{ hostname: "a.example.com", service: "http://localhost:80" }, { service: "http_status:404" }]);
+    });
+
+    it("a request hits the rule cloudflared would pick", () => {
+        assert.strictEqual(matchIngress(acme, "shop.example.com", "/.well-known/acme-challenge/tok3n"), acme[0]);
+        assert.strictEqual(matchIngress(acme, "SHOP.example.com:443", "/.well-known/acme-challenge/tok3n"), acme[0]);
+        assert.strictEqual(matchIngress(acme, "shop.example.com", "/x/.well-known/acme-challenge/tok3n"), acme[1]);
+        assert.strictEqual(matchIngress(acme, "shop.example.com", "/orders/7"), acme[1]);
+        assert.strictEqual(matchIngress(acme, "other.example.com", "/.well-known/acme-challenge/tok3n")?.service, "http_status:404");
+        const tunnel = renderIngress(["shop.example.com"], "tunnel");
+        assert.strictEqual(matchIngress(tunnel, "shop.example.com", "/.well-known/acme-challenge/tok3n")?.service, "http://localhost:80");
+        assert.strictEqual(matchIngress(tunnel, "shop.example.com", "/orders/7")?.service, "http://localhost:80");
+        assert.strictEqual(matchIngress(tunnel, "other.example.com", "/")?.service, "http_status:404");
+    });
+
+    it("every rule set ends in a catch-all without hostname or path (cloudflared rejects anything else)", () => {
+        for (const rules of [acme, renderIngress(["a.example.com", "b.example.com"], "tunnel")]) {
+            assert.deepStrictEqual(rules[rules.length - 1], { service: "http_status:404" });
+            assert.ok(rules.slice(0, -1).every((r) => r.hostname), "only the last rule lacks a hostname");
+        }
+    });
+
+    it("the YAML view parses back to exactly the rules, under cloudflared's `ingress` key", () => {
+        assert.deepStrictEqual(YAML.parse(renderIngressYaml(acme)), { ingress: acme });
+    });
+
+    it("the configuration-rule expression and the Workers route patterns cover the challenge path", () => {
+        assert.strictEqual(ACME_SSL_EXPRESSION, 'starts_with(http.request.uri.path, "/.well-known/acme-challenge/")');
+        assert.strictEqual(acmeWorkersRoutePattern("shop.example.com"), "shop.example.com/.well-known/acme-challenge/*");
+    });
+});
+
+describe("edge: resources under mocks", () => {
+    const plans: Record<string, OkPlan> = {};
+    before(async () => {
+        for (const stack of ["staging", "production", "pr-7"]) plans[stack] = await planFor(stack);
+    });
+
+    it("one remotely-managed tunnel per stack, named by the stack", () => {
+        for (const stack of Object.keys(plans)) {
+            const tunnels = resourcesOfType(plans[stack], TUNNEL);
+            assert.strictEqual(tunnels.length, 1);
+            assert.deepStrictEqual(plainInputs(tunnels[0]), { accountId: "0123456789abcdef0123456789abcdef", name: `shop-${stack}`, configSrc: "cloudflare" });
+        }
+    });
+
+    it("each hostname gets a proxied CNAME to <tunnel id>.cfargotunnel.com", () => {
+        for (const stack of Object.keys(plans)) {
+            const plan = plans[stack];
+            const records = resourcesOfType(plan, DNS).map(plainInputs);
+            assert.deepStrictEqual(
+                records.map((r) => r.name),
+                plan.outputs.hostnames,
+            );
+            for (const r of records) {
+                assert.strictEqual(r.type, "CNAME");
+                assert.strictEqual(r.proxied, true);
+                assert.strictEqual(r.ttl, 1);
+                assert.strictEqual(r.content, tunnelCname(String(plan.outputs.tunnelId)));
+                assert.match(String(r.comment), new RegExp(`stack ${stack}\\b`));
+            }
+            assert.strictEqual(plainInputs(resourcesOfType(plan, TUNNEL_CONFIG)[0]).tunnelId, plan.outputs.tunnelId);
+        }
+        assert.strictEqual(plans["pr-7"].outputs.appUrl, "https://pr-7-shop-staging.example.com");
+        assert.strictEqual(plans.production.outputs.appUrl, "https://shop.example.com");
+    });
+
+    it("the tunnel config receives the rendered ingress, and the artifact shows the same rules", () => {
+        for (const stack of Object.keys(plans)) {
+            const plan = plans[stack];
+            assert.deepStrictEqual(ingressOf(plan), renderIngress(plan.outputs.hostnames as string[], "acme"));
+            assert.deepStrictEqual(YAML.parse(plan.artifacts["edge/tunnel-ingress.yml"]), { ingress: ingressOf(plan) });
+            assert.strictEqual(plainInputs(resourcesOfType(plan, TUNNEL_CONFIG)[0]).source, "cloudflare");
+        }
+    });
+
+    it("only the owner stack creates the zone's http_config_settings ruleset", async () => {
+        assert.strictEqual(resourcesOfType(plans.production, RULESET).length, 1);
+        assert.strictEqual(resourcesOfType(plans.staging, RULESET).length, 0);
+        assert.strictEqual(resourcesOfType(plans["pr-7"], RULESET).length, 0);
+        assert.strictEqual(resourcesOfType(await planFor("staging", { acmeRulesetOwner: "true" }), RULESET).length, 1);
+        assert.strictEqual(resourcesOfType(await planFor("production", { acmeRulesetOwner: "false" }), RULESET).length, 0);
+        await assert.rejects(planFor("pr-7", { acmeRulesetOwner: "true" }), /acmeRulesetOwner/);
+    });
+
+    it("the ruleset sets ssl=flexible on the challenge path for the whole zone", () => {
+        const [ruleset] = resourcesOfType(plans.production, RULESET);
+        const inputs = plainInputs(ruleset) as { kind: string; phase: string; zoneId: string; rules: Record<string, unknown>[] };
+        assert.strictEqual(inputs.kind, "zone");
+        assert.strictEqual(inputs.phase, "http_config_settings");
+        assert.strictEqual(inputs.zoneId, "fedcba9876543210fedcba9876543210");
+        assert.strictEqual(inputs.rules.length, 1);
+        assert.strictEqual(inputs.rules[0].action, "set_config");
+        assert.deepStrictEqual(inputs.rules[0].actionParameters, { ssl: "flexible" });
+        assert.strictEqual(inputs.rules[0].expression, ACME_SSL_EXPRESSION);
+        assert.doesNotMatch(String(inputs.rules[0].expression), /example\.com/, "no hostname is listed");
+    });
+
+    it("one script-less Workers route per hostname, on the challenge path", async () => {
+        const hostnames = ["shop-staging.example.com", "admin-staging.example.com"];
+        const plan = await planFor("staging", { hostnames: JSON.stringify(hostnames) });
+        const routes = resourcesOfType(plan, ROUTE).map(plainInputs);
+        assert.deepStrictEqual(routes.map((r) => r.pattern).sort(), hostnames.map(acmeWorkersRoutePattern).sort());
+        for (const r of routes) {
+            assert.strictEqual(r.script, undefined);
+            assert.strictEqual(r.zoneId, "fedcba9876543210fedcba9876543210");
+        }
+        assert.strictEqual(resourcesOfType(plan, DNS).length, 2);
+        assert.strictEqual(ingressOf(plan).length, 5);
+    });
+
+    it("tunnel mode: no ACME layer at all, and the app rule targets http://localhost:80", async () => {
+        for (const stack of ["staging", "production"]) {
+            const plan = await planFor(stack, { tlsMode: "tunnel", acmeRulesetOwner: "true" });
+            assert.strictEqual(resourcesOfType(plan, RULESET).length, 0, `${stack}: ruleset`);
+            assert.strictEqual(resourcesOfType(plan, ROUTE).length, 0, `${stack}: workers routes`);
+            const ingress = ingressOf(plan);
+            assert.ok(ingress.every((r) => r.path === undefined && r.originRequest === undefined), `${stack}: ACME ingress`);
+            assert.deepStrictEqual(ingress[0], { hostname: (plan.outputs.hostnames as string[])[0], service: "http://localhost:80" });
+            assert.strictEqual(resourcesOfType(plan, DNS).length, (plan.outputs.hostnames as string[]).length);
+        }
+    });
+
+    it("makes exactly one invoke per preview: the tunnel token", () => {
+        for (const plan of Object.values(plans)) {
+            const edgeInvokes = plan.invokes.filter((i) => i.token.startsWith("cloudflare:"));
+            assert.deepStrictEqual(edgeInvokes.map((i) => i.token), [TOKEN_INVOKE]);
+            assert.strictEqual(edgeInvokes[0].inputs.tunnelId, plan.outputs.tunnelId);
+        }
+    });
+
+    it("the tunnel token never appears in plan.json", () => {
+        for (const plan of Object.values(plans)) {
+            const token = mockSecret("tunnel-token", String(plan.outputs.tunnelId));
+            assert.strictEqual(plan.outputs.tunnelToken, token, "the mock token is the one exported");
+            assert.ok(!stableJson(plan.entries).includes(token), `${plan.stack}: token in plan.json`);
+        }
+    });
+});
+
+describe("edge: secrecy and protection (component and program under mocks)", () => {
+    /** Runs `build` in a mocked stack, recording each resource's `protect` option. */
+    async function underMocks<T>(stack: string, build: () => T): Promise<{ result: T; protect: Map<string, boolean> }> {
+        const source = stackConfigFromFiles(ROOT, stack);
+        pulumi.runtime.setAllConfig(
+            Object.fromEntries(Object.entries(source.values).map(([k, v]) => [`${PROJECT}:${k}`, v])),
+            [...source.secretKeys].map((k) => `${PROJECT}:${k}`),
+        );
+        await pulumi.runtime.setMocks(recordingMocks([], []), PROJECT, stack, false);
+        const protect = new Map<string, boolean>();
+        let result: T | undefined;
+        await pulumi.runtime.runInPulumiStack(async () => {
+            pulumi.runtime.registerStackTransformation((args) => {
+                protect.set(`${args.type}::${args.name}`, args.opts.protect === true);
+                return undefined;
+            });
+            result = build();
+            return {};
+        });
+        return { result: result!, protect };
+    }
+
+    it("tunnelToken is a secret Output; tunnelId, appUrl and the ingress view are not", async () => {
+        const { result: edge } = await underMocks("production", () => new Edge("t", { settings: settingsOf("production") }));
+        assert.strictEqual(await pulumi.isSecret(edge.tunnelToken), true);
+        assert.strictEqual(await value(edge.tunnelToken), mockSecret("tunnel-token", await value(edge.tunnelId)));
+        for (const plain of [edge.tunnelId, edge.appUrl, edge.ingressYaml]) assert.strictEqual(await pulumi.isSecret(plain), false);
+    });
+
+    it("every stack output or artifact that contains the token is secret", async () => {
+        for (const stack of ["staging", "production", "pr-7"]) {
+            const { result } = await underMocks(stack, () => createStack(loadConfig()));
+            const token = mockSecret("tunnel-token", String(await value(result.outputs.tunnelId)));
+            const all: [string, pulumi.Output<unknown>][] = [...Object.entries(result.outputs), ...Object.entries(result.artifacts)];
+            for (const [key, output] of all) {
+                if (JSON.stringify(await value(output)).includes(token)) {
+                    assert.strictEqual(await pulumi.isSecret(output), true, `${stack}: ${key} holds the tunnel token but is not secret`);
+                }
+            }
+            assert.strictEqual(await pulumi.isSecret(result.outputs.tunnelToken), true);
+        }
+    });
+
+    it("production protects tunnel, DNS records and ruleset; staging and review stacks protect nothing", async () => {
+        const edgeProtect = async (stack: string, overrides: Record<string, string> = {}) =>
+            (await underMocks(stack, () => new Edge("t", { settings: settingsOf(stack, overrides) }))).protect;
+        const production = await edgeProtect("production");
+        assert.strictEqual(production.get(`${TUNNEL}::t-tunnel`), true);
+        assert.strictEqual(production.get(`${DNS}::t-dns-shop.example.com`), true);
+        assert.strictEqual(production.get(`${RULESET}::t-acme-ssl`), true);
+        for (const [stack, overrides] of [["staging", { acmeRulesetOwner: "true" }], ["pr-7", {}]] as const) {
+            const protect = await edgeProtect(stack, overrides);
+            assert.ok(protect.size >= 4, `${stack}: resources recorded`);
+            assert.deepStrictEqual([...protect].filter(([, p]) => p), [], `${stack}: nothing protected`);
+        }
+    });
+});
