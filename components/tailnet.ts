@@ -1,0 +1,68 @@
+// Tailnet membership of one host: its single-use auth key and the destroy-time removal of its
+// device (the provider cannot delete devices: terraform-provider-tailscale#68).
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import * as tailscale from "@pulumi/tailscale";
+import type { Secrets } from "../config/load";
+import type { Settings } from "../config/settings";
+
+/** Stored in state and run by `pulumi destroy` from the project directory (Command's default cwd). */
+export const DEVICE_CLEANUP_COMMAND = "node components/tailnet-cleanup.js";
+
+/** The auth key's arguments: pre-authorized, single-use, tagged; ephemeral on review stacks. */
+export function tailnetKeyArgs(settings: Pick<Settings, "kind" | "tailscale">, hostname: string): tailscale.TailnetKeyArgs {
+    return {
+        preauthorized: true,
+        reusable: false,
+        ephemeral: settings.kind === "review",
+        tags: [...settings.tailscale.tags],
+        expiry: settings.tailscale.keyExpirySeconds,
+        // A used single-use key reads as invalid on refresh: mint a fresh one for a replaced host.
+        recreateIfInvalid: "always",
+        // ≤ 50 chars (API limit): host names are at most 39 (lib/naming.ts).
+        description: hostname,
+    };
+}
+
+/** The clean-up script's environment: the host, the tailnet, and the stack's Tailscale credential. */
+export function deviceCleanupEnvironment(
+    settings: Pick<Settings, "tailscale">,
+    secrets: Pick<Secrets, "tailscaleApiKey" | "tailscaleOauth">,
+    hostname: string,
+): Record<string, pulumi.Input<string>> {
+    const credential: Record<string, pulumi.Input<string>> = secrets.tailscaleApiKey
+        ? { TAILSCALE_API_KEY: pulumi.secret(secrets.tailscaleApiKey) }
+        : {
+              TAILSCALE_OAUTH_CLIENT_ID: pulumi.secret(secrets.tailscaleOauth!.clientId),
+              TAILSCALE_OAUTH_CLIENT_SECRET: pulumi.secret(secrets.tailscaleOauth!.clientSecret),
+          };
+    return { TAILSCALE_HOSTNAME: hostname, TAILSCALE_TAILNET: settings.tailscale.tailnet, ...credential };
+}
+
+export interface TailnetDeviceCleanupArgs {
+    /** Tailscale hostname of the host (= server name). */
+    readonly hostname: string;
+    /** The server: a replaced server replaces this resource, so its delete step runs. */
+    readonly serverId: pulumi.Input<string>;
+    /** Tailnet settings. */
+    readonly settings: Pick<Settings, "tailscale">;
+    /** The stack's Tailscale credential (API key or OAuth client). */
+    readonly secrets: Pick<Secrets, "tailscaleApiKey" | "tailscaleOauth">;
+}
+
+/** A Command with only a delete step: removes the host's tailnet device(s) when the host goes. */
+export function tailnetDeviceCleanup(name: string, args: TailnetDeviceCleanupArgs, opts: pulumi.CustomResourceOptions): command.local.Command {
+    return new command.local.Command(
+        name,
+        {
+            delete: DEVICE_CLEANUP_COMMAND,
+            environment: deviceCleanupEnvironment(args.settings, args.secrets, args.hostname),
+            triggers: [args.serverId],
+            // The script prints device ids and names only; its output stays secret anyway.
+            logging: command.local.Logging.StdoutAndStderr,
+            addPreviousOutputInEnv: false,
+        },
+        // Delete before the replacement exists, so the old device goes before the new host joins.
+        { ...opts, additionalSecretOutputs: ["stdout", "stderr"], deleteBeforeReplace: true },
+    );
+}

@@ -1,0 +1,338 @@
+// The Hosts component under mocks, its pure policies, the unusable SSH key and the tailnet device
+// clean-up script.
+import * as assert from "assert";
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as http from "http";
+import type { AddressInfo } from "net";
+import * as os from "os";
+import * as path from "path";
+import * as YAML from "yaml";
+import { firewallRules, placementGroups, serverResourceOptions, SERVER_IMAGE } from "../components/hosts";
+import { DEVICE_CLEANUP_COMMAND } from "../components/tailnet";
+import { parseConfig } from "../config/parse";
+import type { Settings } from "../config/settings";
+import { unusableSshPublicKey } from "../lib/unusable-ssh-key";
+import { STORAGE_HOST_PATH } from "../lib/paths";
+import { isSecretValue, stableJson, stackConfigFromFiles } from "../plan/run";
+import { haveTool, OkPlan, plainInputs, planFor, resourceNamed, resourcesOfType, ROOT } from "./support";
+
+const SERVER = "hcloud:index/server:Server";
+const FIREWALL = "hcloud:index/firewall:Firewall";
+const ATTACHMENT = "hcloud:index/volumeAttachment:VolumeAttachment";
+const VOLUME = "hcloud:index/volume:Volume";
+const PLACEMENT = "hcloud:index/placementGroup:PlacementGroup";
+const KEY = "tailscale:index/tailnetKey:TailnetKey";
+const COMMAND = "command:local:Command";
+
+type Device = { id: string; hostname?: string; name?: string };
+// Plain JS (runs at destroy time without a build); typed here by hand.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const cleanup = require(path.join(ROOT, "components", "tailnet-cleanup.js")) as {
+    deviceIdsForHostname(devices: Device[], hostname: string): string[];
+    deleteHostDevices(env: NodeJS.ProcessEnv, log: (line: string) => void): Promise<string[]>;
+};
+
+function settingsFor(stack: string, overrides: Record<string, string> = {}): Settings {
+    const result = parseConfig(stackConfigFromFiles(ROOT, stack, overrides), stack);
+    if (!result.ok) throw new Error(result.errors.join("\n"));
+    return result.settings;
+}
+
+/** Secret values the user-data carries, read back from the rendered files. */
+function embeddedSecrets(plan: OkPlan): string[] {
+    const values = new Set<string>();
+    for (const [artifact, text] of Object.entries(plan.artifacts)) {
+        if (!artifact.startsWith("cloud-init/")) continue;
+        const files = (YAML.parse(text) as { write_files: { path: string; content: string }[] }).write_files;
+        for (const f of files) if (f.path.endsWith("tunnel-token") || f.path.endsWith("tailscale-auth-key")) values.add(f.content.trim());
+    }
+    return [...values];
+}
+
+describe("hosts under mocks", () => {
+    let staging: OkPlan;
+    let production: OkPlan;
+    let review: OkPlan;
+    before(async () => {
+        staging = await planFor("staging");
+        production = await planFor("production");
+        review = await planFor("pr-7");
+    });
+
+    it("creates ARM64 Ubuntu 24.04 servers, each with the firewall attached at creation", () => {
+        for (const plan of [staging, production, review]) {
+            const firewall = resourcesOfType(plan, FIREWALL);
+            assert.strictEqual(firewall.length, 1);
+            const servers = resourcesOfType(plan, SERVER);
+            assert.ok(servers.length > 0);
+            for (const server of servers) {
+                const inputs = plainInputs(server);
+                assert.match(String(inputs.serverType), /^cax\d+$/);
+                assert.strictEqual(inputs.image, SERVER_IMAGE);
+                assert.strictEqual(inputs.name, server.name);
+                assert.strictEqual((inputs.firewallIds as number[]).length, 1);
+                assert.ok(Number.isInteger((inputs.firewallIds as number[])[0]));
+                assert.deepStrictEqual(inputs.publicNets, [{ ipv4Enabled: true, ipv6Enabled: true }]);
+                assert.strictEqual((inputs.labels as Record<string, string>).stack, plan.stack);
+            }
+        }
+        assert.deepStrictEqual(resourcesOfType(production, SERVER).map((s) => s.name).sort(), ["shop-production-job-1", "shop-production-web-1"]);
+    });
+
+    it("opens no inbound TCP; only Tailscale's UDP port, and nothing when that is off", async () => {
+        const rules = plainInputs(resourcesOfType(staging, FIREWALL)[0]).rules as { direction: string; protocol: string; port: string }[];
+        assert.ok(!rules.some((r) => r.direction === "in" && r.protocol === "tcp"));
+        assert.deepStrictEqual(rules.map((r) => [r.direction, r.protocol, r.port]), [["in", "udp", "41641"]]);
+        const closed = await planFor("staging", { tailscaleDirectUdp: "false" });
+        assert.deepStrictEqual(plainInputs(resourcesOfType(closed, FIREWALL)[0]).rules ?? [], []);
+    });
+
+    it("attaches the volume to web host 1 only and mounts it there", () => {
+        for (const plan of [staging, production]) {
+            const attachments = resourcesOfType(plan, ATTACHMENT);
+            assert.strictEqual(attachments.length, 1);
+            const web1 = resourceNamed(plan, SERVER, `shop-${plan.stack}-web-1`);
+            assert.ok(web1.custom);
+            const volume = plainInputs(resourcesOfType(plan, VOLUME)[0]);
+            assert.strictEqual(volume.format, "ext4");
+            assert.strictEqual(plainInputs(attachments[0]).automount, false);
+            const userData = plan.artifacts[`cloud-init/shop-${plan.stack}-web-1.yaml`];
+            assert.match(userData, /STORAGE_DEVICE='\/dev\/disk\/by-id\/scsi-0HC_Volume_\d+'/);
+        }
+        assert.doesNotMatch(production.artifacts["cloud-init/shop-production-job-1.yaml"], /STORAGE_DEVICE='/);
+        assert.strictEqual(plainInputs(resourcesOfType(production, VOLUME)[0]).size, 40);
+        assert.strictEqual(production.outputs.volumeMountPath, STORAGE_HOST_PATH);
+    });
+
+    it("protects production servers and volume; pr-7 has no protection", () => {
+        for (const server of resourcesOfType(production, SERVER)) {
+            assert.strictEqual(plainInputs(server).deleteProtection, true);
+            assert.strictEqual(plainInputs(server).rebuildProtection, true);
+        }
+        assert.strictEqual(plainInputs(resourcesOfType(production, VOLUME)[0]).deleteProtection, true);
+        for (const server of resourcesOfType(review, SERVER)) {
+            assert.strictEqual(plainInputs(server).deleteProtection, false);
+            assert.strictEqual(plainInputs(server).rebuildProtection, false);
+        }
+        assert.strictEqual(plainInputs(resourcesOfType(review, VOLUME)[0]).deleteProtection, false);
+    });
+
+    it("gives every server an unusable per-stack SSH key", () => {
+        const keys = [staging, production, review].map((p) => plainInputs(resourcesOfType(p, "hcloud:index/sshKey:SshKey")[0]).publicKey);
+        assert.strictEqual(new Set(keys).size, 3);
+        for (const server of resourcesOfType(staging, SERVER)) assert.strictEqual((plainInputs(server).sshKeys as string[]).length, 1);
+    });
+
+    it("chunks spread placement groups in tens per role", async () => {
+        assert.strictEqual(resourcesOfType(staging, PLACEMENT).length, 0);
+        const big = await planFor("staging", { webHosts: "12", tlsMode: "tunnel" });
+        const groups = resourcesOfType(big, PLACEMENT);
+        assert.deepStrictEqual(groups.map((g) => g.name).sort(), ["shop-staging-web-spread-1", "shop-staging-web-spread-2"]);
+        const byGroup = new Map<number, number>();
+        for (const server of resourcesOfType(big, SERVER)) {
+            const id = plainInputs(server).placementGroupId as number;
+            byGroup.set(id, (byGroup.get(id) ?? 0) + 1);
+        }
+        assert.deepStrictEqual([...byGroup.values()].sort(), [10, 2].sort());
+        for (const g of groups) assert.strictEqual(plainInputs(g).type, "spread");
+    });
+
+    it("mints one pre-authorized, single-use, tagged key per host; ephemeral exactly on pr-7", () => {
+        for (const plan of [staging, production, review]) {
+            const keys = resourcesOfType(plan, KEY);
+            assert.strictEqual(keys.length, resourcesOfType(plan, SERVER).length);
+            for (const key of keys) {
+                const inputs = plainInputs(key);
+                assert.strictEqual(inputs.preauthorized, true);
+                assert.strictEqual(inputs.reusable, false);
+                assert.deepStrictEqual(inputs.tags, ["tag:rails-host"]);
+                assert.strictEqual(inputs.ephemeral, plan.stack === "pr-7");
+                assert.strictEqual(inputs.recreateIfInvalid, "always");
+                assert.ok(String(inputs.description).length <= 50);
+            }
+        }
+    });
+
+    it("hands the user-data to each server as a secret", () => {
+        for (const plan of [staging, production, review]) {
+            for (const server of resourcesOfType(plan, SERVER)) {
+                assert.ok(isSecretValue(server.inputs.userData), `${server.name} userData is not secret`);
+                assert.strictEqual(plainInputs(server).userData, plan.artifacts[`cloud-init/${server.name}.yaml`]);
+            }
+        }
+    });
+
+    it("never puts the tunnel token or an auth key into plan.json, outputs or other artifacts", () => {
+        for (const plan of [staging, production, review]) {
+            const secrets = embeddedSecrets(plan);
+            assert.ok(secrets.length >= 2, "found the embedded secrets");
+            const visible = [
+                stableJson(plan.entries),
+                stableJson({ hosts: plan.outputs.hosts, volumeId: plan.outputs.volumeId, volumeMountPath: plan.outputs.volumeMountPath }),
+                ...Object.entries(plan.artifacts)
+                    .filter(([artifact]) => !artifact.startsWith("cloud-init/"))
+                    .map(([, text]) => text),
+            ].join("\n");
+            for (const secret of secrets) assert.ok(!visible.includes(secret), `${plan.stack}: a secret leaked`);
+        }
+    });
+
+    it("outputs name, role, tailnet hostname, IPs and server id per host", () => {
+        const hosts = production.outputs.hosts as Record<string, unknown>[];
+        assert.deepStrictEqual(
+            hosts.map((h) => [h.name, h.role, h.tailnetHostname]),
+            [
+                ["shop-production-web-1", "web", "shop-production-web-1"],
+                ["shop-production-job-1", "job", "shop-production-job-1"],
+            ],
+        );
+        for (const h of hosts) {
+            assert.match(String(h.ipv4), /^203\.0\.113\./);
+            assert.match(String(h.ipv6), /^2001:db8:/);
+            assert.match(String(h.serverId), /^\d+$/);
+        }
+        assert.match(String(production.outputs.volumeId), /^\d+$/);
+    });
+
+    it("removes each host's tailnet device on delete, with secret credentials", () => {
+        for (const plan of [staging, production]) {
+            const commands = resourcesOfType(plan, COMMAND).filter((c) => c.name.endsWith("-tailnet-cleanup"));
+            assert.strictEqual(commands.length, resourcesOfType(plan, SERVER).length);
+            for (const c of commands) {
+                const inputs = plainInputs(c);
+                assert.strictEqual(inputs.delete, DEVICE_CLEANUP_COMMAND);
+                assert.strictEqual(inputs.create, undefined);
+                // The credential makes the whole environment secret in state.
+                assert.ok(isSecretValue(c.inputs.environment));
+                const env = inputs.environment as Record<string, string>;
+                assert.strictEqual(env.TAILSCALE_API_KEY, "placeholder-tailscaleApiKey");
+                assert.strictEqual(env.TAILSCALE_HOSTNAME, c.name.replace(/-tailnet-cleanup$/, ""));
+                assert.strictEqual((inputs.triggers as unknown[]).length, 1);
+            }
+        }
+        assert.ok(fs.existsSync(path.join(ROOT, DEVICE_CLEANUP_COMMAND.split(" ")[1])), "the command's script exists at its relative path");
+    });
+});
+
+describe("host policies (pure)", () => {
+    it("ignores user-data changes on persistent stacks unless rollHosts is set; review stacks roll", () => {
+        const production = serverResourceOptions(settingsFor("production"));
+        assert.deepStrictEqual(production, { protect: true, deleteBeforeReplace: true, ignoreChanges: ["userData"] });
+        assert.deepStrictEqual(serverResourceOptions(settingsFor("staging")), { protect: false, deleteBeforeReplace: true, ignoreChanges: ["userData"] });
+        assert.deepStrictEqual(serverResourceOptions(settingsFor("staging", { rollHosts: "true" })), { protect: false, deleteBeforeReplace: true });
+        assert.deepStrictEqual(serverResourceOptions(settingsFor("pr-7")), { protect: false, deleteBeforeReplace: true });
+    });
+
+    it("opens UDP 41641 from anywhere only when direct connections are on", () => {
+        assert.deepStrictEqual(
+            firewallRules(settingsFor("staging")).map((r) => [r.direction, r.protocol, r.port, r.sourceIps]),
+            [["in", "udp", "41641", ["0.0.0.0/0", "::/0"]]],
+        );
+        assert.deepStrictEqual(firewallRules(settingsFor("staging", { tailscaleDirectUdp: "false" })), []);
+    });
+
+    it("chunks placement groups by index, so adding hosts never moves one", () => {
+        const groups = placementGroups(settingsFor("staging", { webHosts: "21", jobHosts: "2", tlsMode: "tunnel" }));
+        assert.deepStrictEqual(
+            groups.map((g) => [g.name, g.hosts.length]),
+            [
+                ["shop-staging-web-spread-1", 10],
+                ["shop-staging-web-spread-2", 10],
+                ["shop-staging-web-spread-3", 1],
+                ["shop-staging-job-spread-1", 2],
+            ],
+        );
+        assert.strictEqual(groups[1].hosts[0], "shop-staging-web-11");
+        assert.deepStrictEqual(placementGroups(settingsFor("staging")), []);
+    });
+});
+
+describe("unusable per-stack SSH key", () => {
+    it("is deterministic, per stack, and a valid OpenSSH ed25519 key", function () {
+        const a = unusableSshPublicKey("shop", "staging");
+        assert.strictEqual(a, unusableSshPublicKey("shop", "staging"));
+        assert.notStrictEqual(a, unusableSshPublicKey("shop", "production"));
+        assert.notStrictEqual(a, unusableSshPublicKey("shop", "pr-7"));
+        assert.match(a, /^ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI[A-Za-z0-9+/]{43} shop-staging-no-private-key$/);
+        if (!haveTool("sh", ["-c", "command -v ssh-keygen"])) this.skip();
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sshkey-"));
+        try {
+            for (const stack of ["staging", "production", "pr-7"]) {
+                const file = path.join(dir, `${stack}.pub`);
+                fs.writeFileSync(file, `${unusableSshPublicKey("shop", stack)}\n`);
+                const out = execFileSync("ssh-keygen", ["-l", "-f", file], { encoding: "utf8" });
+                assert.match(out, /^256 SHA256:\S+ shop-.*-no-private-key \(ED25519\)/);
+            }
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+});
+
+describe("tailnet device clean-up script", () => {
+    it("picks the host's devices by OS hostname or MagicDNS first label", () => {
+        const devices: Device[] = [
+            { id: "1", hostname: "shop-staging-web-1", name: "shop-staging-web-1.tail1234.ts.net" },
+            { id: "2", hostname: "shop-staging-web-1", name: "shop-staging-web-1-1.tail1234.ts.net" },
+            { id: "3", hostname: "shop-staging-web-10", name: "shop-staging-web-10.tail1234.ts.net" },
+            { id: "4", hostname: "laptop", name: "SHOP-STAGING-WEB-1.tail1234.ts.net" },
+            { id: "5" },
+        ];
+        assert.deepStrictEqual(cleanup.deviceIdsForHostname(devices, "shop-staging-web-1"), ["1", "2", "4"]);
+        assert.deepStrictEqual(cleanup.deviceIdsForHostname(devices, "shop-staging-job-1"), []);
+    });
+
+    /** A fake Tailscale API on loopback that records requests. */
+    async function fakeApi(): Promise<{ url: string; requests: string[]; close: () => void }> {
+        const requests: string[] = [];
+        const server = http.createServer((req, res) => {
+            let body = "";
+            req.on("data", (chunk) => (body += chunk));
+            req.on("end", () => {
+                requests.push(`${req.method} ${req.url} ${req.headers.authorization ?? ""} ${body}`);
+                const devices = [{ id: "n1", hostname: "h-web-1" }, { id: "n2", hostname: "other" }, { id: "gone", hostname: "h-web-1" }];
+                const [status, reply] =
+                    req.url === "/api/v2/oauth/token"
+                        ? [200, { access_token: "ACCESS-TOKEN" }]
+                        : req.url === "/api/v2/tailnet/-/devices"
+                          ? [200, { devices }]
+                          : req.method === "DELETE"
+                            ? [req.url === "/api/v2/device/gone" ? 404 : 200, {}]
+                            : [500, {}];
+                res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(reply));
+            });
+        });
+        await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+        const { port } = server.address() as AddressInfo;
+        return { url: `http://127.0.0.1:${port}`, requests, close: () => server.close() };
+    }
+
+    it("exchanges OAuth client credentials, deletes the devices and tolerates 404s, printing no secret", async () => {
+        const api = await fakeApi();
+        const lines: string[] = [];
+        try {
+            const env = { TAILSCALE_BASE_URL: api.url, TAILSCALE_HOSTNAME: "h-web-1", TAILSCALE_TAILNET: "-", TAILSCALE_OAUTH_CLIENT_ID: "CID", TAILSCALE_OAUTH_CLIENT_SECRET: "CSECRET" };
+            assert.deepStrictEqual(await cleanup.deleteHostDevices(env, (l) => lines.push(l)), ["n1", "gone"]);
+        } finally {
+            api.close();
+        }
+        assert.match(api.requests[0], /^POST \/api\/v2\/oauth\/token .*client_id=CID&client_secret=CSECRET/);
+        assert.deepStrictEqual(
+            api.requests.slice(1).map((r) => r.split(" ").slice(0, 4).join(" ")),
+            ["GET /api/v2/tailnet/-/devices Bearer ACCESS-TOKEN", "DELETE /api/v2/device/n1 Bearer ACCESS-TOKEN", "DELETE /api/v2/device/gone Bearer ACCESS-TOKEN"],
+        );
+        assert.ok(!lines.join("\n").match(/CSECRET|ACCESS-TOKEN|CID/));
+    });
+
+    it("uses an API key as the bearer token and fails loudly on API errors", async () => {
+        const api = await fakeApi();
+        try {
+            const env = { TAILSCALE_BASE_URL: api.url, TAILSCALE_HOSTNAME: "h-web-1", TAILSCALE_TAILNET: "example.com", TAILSCALE_API_KEY: "tskey-api-K" };
+            await assert.rejects(cleanup.deleteHostDevices(env, () => undefined), /listing devices failed: HTTP 500/);
+            assert.match(api.requests[0], /^GET \/api\/v2\/tailnet\/example.com\/devices Bearer tskey-api-K/);
+        } finally {
+            api.close();
+        }
+    });
+});
