@@ -1,7 +1,10 @@
 // The whole stack as one function of the typed config, so `pulumi up` (index.ts), the offline plan
 // and the tests all build the very same graph.
 import * as pulumi from "@pulumi/pulumi";
+import { Edge } from "./components/edge";
+import { Hosts } from "./components/hosts";
 import { Providers } from "./components/providers";
+import { Storage } from "./components/storage";
 import type { StackConfig } from "./config/load";
 import { stackPrefix } from "./lib/naming";
 
@@ -21,15 +24,32 @@ export function createStack({ settings, secrets }: StackConfig): StackResult {
         hostnames: pulumi.output([...settings.hostnames]),
     };
     const artifacts: Record<string, pulumi.Output<string>> = {};
-    void providers; // TEMPORARY until the first component takes providers.options; delete this line then.
 
     // --- edge (issue 4) ---
+    const edge = new Edge(name, { settings }, { ...providers.options });
+    outputs.tunnelId = edge.tunnelId;
+    outputs.tunnelToken = edge.tunnelToken;
+    outputs.appUrl = edge.appUrl;
+    artifacts["edge/tunnel-ingress.yml"] = edge.ingressYaml;
     // --- end edge ---
 
     // --- storage (issue 5) ---
+    const storage = new Storage(`${name}-storage`, { settings }, { ...providers.options });
+    outputs.backupsBucket = storage.backupsBucket;
+    outputs.attachmentsBucket = storage.attachmentsBucket;
+    outputs.s3Endpoint = pulumi.output(storage.endpoint);
+    outputs.s3AccessKeyId = storage.credentials.accessKeyId;
+    outputs.s3SecretAccessKey = storage.credentials.secretAccessKey;
+    artifacts["storage/litestream.yml"] = storage.litestreamConfig;
+    artifacts["storage/active-storage.yml"] = storage.activeStorageConfig;
     // --- end storage ---
 
     // --- hosts (issue 3) ---
+    const hosts = new Hosts(name, { settings, secrets, tunnelToken: edge.tunnelToken }, { ...providers.options, dependsOn: storage });
+    outputs.hosts = hosts.hosts;
+    outputs.volumeId = hosts.volumeId;
+    outputs.volumeMountPath = pulumi.output(hosts.volumeMountPath);
+    for (const [host, userData] of Object.entries(hosts.userData)) artifacts[`cloud-init/${host}.yaml`] = userData;
     // --- end hosts ---
 
     return { outputs, artifacts };

@@ -25,3 +25,13 @@ export function prefixFirstLabel(prefix: string, hostname: string): string {
 export function hetznerLabels(s: Naming & Pick<Settings, "project">, role?: Role): Record<string, string> {
     return { app: s.app, stack: s.stack, "managed-by": s.project, ...(role ? { role } : {}) };
 }
+
+/** "<app>-<stack>-r2": the stack's bucket-scoped R2 API token, as the Cloudflare dashboard lists it. */
+export function r2TokenName(s: Naming): string {
+    return `${stackPrefix(s)}-r2`;
+}
+
+/** "<app>-<stack>-<role>-spread-<k>": the k-th (1-based) spread placement group of a role. */
+export function placementGroupName(s: Naming, role: Role, k: number): string {
+    return `${stackPrefix(s)}-${role}-spread-${k}`;
+}
