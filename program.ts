@@ -17,7 +17,7 @@ export interface StackResult {
 
 export function createStack({ settings, secrets }: StackConfig): StackResult {
     const name = stackPrefix(settings);
-    const providers = new Providers(name, { settings, secrets });
+    const providers = new Providers(`${name}-providers`, { settings, secrets });
     const outputs: Record<string, pulumi.Output<unknown>> = {
         stack: pulumi.output(settings.stack),
         railsEnv: pulumi.output(settings.railsEnv),
@@ -25,15 +25,12 @@ export function createStack({ settings, secrets }: StackConfig): StackResult {
     };
     const artifacts: Record<string, pulumi.Output<string>> = {};
 
-    // --- edge (issue 4) ---
-    const edge = new Edge(name, { settings }, { ...providers.options });
+    const edge = new Edge(`${name}-edge`, { settings }, { ...providers.options });
     outputs.tunnelId = edge.tunnelId;
     outputs.tunnelToken = edge.tunnelToken;
     outputs.appUrl = edge.appUrl;
     artifacts["edge/tunnel-ingress.yml"] = edge.ingressYaml;
-    // --- end edge ---
 
-    // --- storage (issue 5) ---
     const storage = new Storage(`${name}-storage`, { settings }, { ...providers.options });
     outputs.backupsBucket = storage.backupsBucket;
     outputs.attachmentsBucket = storage.attachmentsBucket;
@@ -42,15 +39,12 @@ export function createStack({ settings, secrets }: StackConfig): StackResult {
     outputs.s3SecretAccessKey = storage.credentials.secretAccessKey;
     artifacts["storage/litestream.yml"] = storage.litestreamConfig;
     artifacts["storage/active-storage.yml"] = storage.activeStorageConfig;
-    // --- end storage ---
 
-    // --- hosts (issue 3) ---
-    const hosts = new Hosts(name, { settings, secrets, tunnelToken: edge.tunnelToken }, { ...providers.options, dependsOn: storage });
+    const hosts = new Hosts(`${name}-hosts`, { settings, secrets, tunnelToken: edge.tunnelToken }, { ...providers.options, dependsOn: storage });
     outputs.hosts = hosts.hosts;
     outputs.volumeId = hosts.volumeId;
     outputs.volumeMountPath = pulumi.output(hosts.volumeMountPath);
     for (const [host, userData] of Object.entries(hosts.userData)) artifacts[`cloud-init/${host}.yaml`] = userData;
-    // --- end hosts ---
 
     return { outputs, artifacts };
 }

@@ -4,10 +4,11 @@
 import * as hcloud from "@pulumi/hcloud";
 import * as pulumi from "@pulumi/pulumi";
 import * as tailscale from "@pulumi/tailscale";
-import { renderUserData } from "../cloud-init/user-data";
+import { createHash } from "crypto";
+import { HostBootFacts, renderUserData } from "../cloud-init/user-data";
 import type { Secrets } from "../config/load";
 import type { Role, Settings } from "../config/settings";
-import { hetznerLabels, hostName, placementGroupName } from "../lib/naming";
+import { firewallName, hetznerLabels, hostName, placementGroupName, sshKeyName, volumeName } from "../lib/naming";
 import { STORAGE_HOST_PATH } from "../lib/paths";
 import { unusableSshPublicKey } from "../lib/unusable-ssh-key";
 import { tailnetDeviceCleanup, tailnetKeyArgs } from "./tailnet";
@@ -121,10 +122,10 @@ export class Hosts extends pulumi.ComponentResource {
 
         const sshKey = new hcloud.SshKey(
             `${name}-ssh-key`,
-            { name: `${name}-no-login`, publicKey: unusableSshPublicKey(settings.app, settings.stack), labels: labels() },
+            { name: sshKeyName(settings), publicKey: unusableSshPublicKey(settings.app, settings.stack), labels: labels() },
             child,
         );
-        const firewall = new hcloud.Firewall(`${name}-firewall`, { name: `${name}-firewall`, labels: labels(), rules: firewallRules(settings) }, child);
+        const firewall = new hcloud.Firewall(`${name}-firewall`, { name: firewallName(settings), labels: labels(), rules: firewallRules(settings) }, child);
         const groupOf = new Map<string, pulumi.Output<number>>();
         for (const group of placementGroups(settings)) {
             const pg = new hcloud.PlacementGroup(group.name, { name: group.name, type: "spread", labels: labels(group.role) }, child);
@@ -133,7 +134,7 @@ export class Hosts extends pulumi.ComponentResource {
         const volume = new hcloud.Volume(
             `${name}-volume`,
             {
-                name: `${name}-volume`,
+                name: volumeName(settings),
                 size: hetzner.volumeSizeGb,
                 location: hetzner.location,
                 format: "ext4",
@@ -149,21 +150,24 @@ export class Hosts extends pulumi.ComponentResource {
         const userData: Record<string, pulumi.Output<string>> = {};
         const outputs: pulumi.Output<HostOutput>[] = [];
         for (const host of hostSpecs(settings)) {
-            const key = new tailscale.TailnetKey(`${host.name}-tailnet-key`, tailnetKeyArgs(settings, host.name), child);
             const carriesVolume = host.role === "web" && host.index === 1;
+            const bootFacts = (tailscaleAuthKey: string, tunnelToken: string | undefined, volId: number | undefined): HostBootFacts => ({
+                hostname: host.name,
+                role: host.role,
+                sshPublicKeys: hetzner.sshPublicKeys,
+                tailscaleTags: settings.tailscale.tags,
+                tailscaleDirectUdp: hetzner.tailscaleDirectUdp,
+                tailscaleAuthKey,
+                tunnelToken,
+                volume: volId === undefined ? undefined : { id: volId, mountPath: STORAGE_HOST_PATH },
+            });
+            const placeholderBoot = renderUserData(bootFacts("", host.role === "web" ? "" : undefined, carriesVolume ? 0 : undefined));
+            const bootFingerprint = createHash("sha256").update(placeholderBoot).digest("hex").slice(0, 8);
+            const key = new tailscale.TailnetKey(`${host.name}-tailnet-key`, tailnetKeyArgs(settings, host.name, bootFingerprint), child);
             const tunnelToken = host.role === "web" ? args.tunnelToken : undefined;
             userData[host.name] = pulumi.secret(
                 pulumi.all([key.key, tunnelToken, carriesVolume ? volumeId : undefined]).apply(([authKey, token, volId]) =>
-                    renderUserData({
-                        hostname: host.name,
-                        role: host.role,
-                        sshPublicKeys: hetzner.sshPublicKeys,
-                        tailscaleTags: settings.tailscale.tags,
-                        tailscaleDirectUdp: hetzner.tailscaleDirectUdp,
-                        tailscaleAuthKey: authKey,
-                        tunnelToken: token,
-                        volume: volId === undefined ? undefined : { id: volId, mountPath: STORAGE_HOST_PATH },
-                    }),
+                    renderUserData(bootFacts(authKey, token, volId)),
                 ),
             );
             const server = new hcloud.Server(

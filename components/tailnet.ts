@@ -9,18 +9,25 @@ import type { Settings } from "../config/settings";
 /** Stored in state and run by `pulumi destroy` from the project directory (Command's default cwd). */
 export const DEVICE_CLEANUP_COMMAND = "node components/tailnet-cleanup.js";
 
-/** The auth key's arguments: pre-authorized, single-use, tagged; ephemeral on review stacks. */
-export function tailnetKeyArgs(settings: Pick<Settings, "kind" | "tailscale">, hostname: string): tailscale.TailnetKeyArgs {
+/**
+ * The auth key's arguments: pre-authorized, single-use, tagged; ephemeral on review stacks.
+ * `bootFingerprint` identifies what the host boots with (its user-data without the key): a key's
+ * arguments are immutable, so a new fingerprint mints a new key together with the new user-data,
+ * and a host replaced for a cloud-init change never boots with its predecessor's used key.
+ */
+export function tailnetKeyArgs(settings: Pick<Settings, "kind" | "tailscale">, hostname: string, bootFingerprint: string): tailscale.TailnetKeyArgs {
     return {
         preauthorized: true,
         reusable: false,
         ephemeral: settings.kind === "review",
         tags: [...settings.tailscale.tags],
         expiry: settings.tailscale.keyExpirySeconds,
-        // A used single-use key reads as invalid on refresh: mint a fresh one for a replaced host.
-        recreateIfInvalid: "always",
-        // ≤ 50 chars (API limit): host names are at most 39 (lib/naming.ts).
-        description: hostname,
+        // Persistent stacks: a used or expired key reads as invalid on `--refresh` and is re-minted,
+        // which is how `rollHosts` gives replacements a fresh key. Review stacks roll on every
+        // user-data change, so re-minting on refresh would replace their hosts each time.
+        recreateIfInvalid: settings.kind === "review" ? "never" : "always",
+        // ≤ 50 chars (API limit): host names are at most 39 (lib/naming.ts), plus 9.
+        description: `${hostname} ${bootFingerprint}`,
     };
 }
 

@@ -26,6 +26,21 @@ export function hetznerLabels(s: Naming & Pick<Settings, "project">, role?: Role
     return { app: s.app, stack: s.stack, "managed-by": s.project, ...(role ? { role } : {}) };
 }
 
+/** Hetzner firewall of the stack's hosts. */
+export function firewallName(s: Naming): string {
+    return `${stackPrefix(s)}-firewall`;
+}
+
+/** Hetzner volume holding the app's storage (SQLite, Active Storage files). */
+export function volumeName(s: Naming): string {
+    return `${stackPrefix(s)}-storage`;
+}
+
+/** Hetzner SSH key of the stack (a key nobody can log in with: lib/unusable-ssh-key.ts). */
+export function sshKeyName(s: Naming): string {
+    return `${stackPrefix(s)}-no-login`;
+}
+
 /** "<app>-<stack>-r2": the stack's bucket-scoped R2 API token, as the Cloudflare dashboard lists it. */
 export function r2TokenName(s: Naming): string {
     return `${stackPrefix(s)}-r2`;

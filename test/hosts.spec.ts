@@ -148,10 +148,20 @@ describe("hosts under mocks", () => {
                 assert.strictEqual(inputs.reusable, false);
                 assert.deepStrictEqual(inputs.tags, ["tag:rails-host"]);
                 assert.strictEqual(inputs.ephemeral, plan.stack === "pr-7");
-                assert.strictEqual(inputs.recreateIfInvalid, "always");
+                assert.strictEqual(inputs.recreateIfInvalid, plan.stack === "pr-7" ? "never" : "always");
+                assert.match(String(inputs.description), new RegExp(`^${key.name.replace(/-tailnet-key$/, "")} [0-9a-f]{8}$`));
                 assert.ok(String(inputs.description).length <= 50);
             }
         }
+    });
+
+    it("mints a new key exactly when what the host boots with changes", async () => {
+        const keyName = "shop-staging-web-1-tailnet-key";
+        const description = (plan: OkPlan) => plainInputs(resourceNamed(plan, KEY, keyName)).description;
+        const stagingKeys = JSON.parse(stackConfigFromFiles(ROOT, "staging").values.sshPublicKeys) as string[];
+        const withAnotherDeployKey = await planFor("staging", { sshPublicKeys: JSON.stringify([...stagingKeys, unusableSshPublicKey("other", "key")]) });
+        assert.strictEqual(description(await planFor("staging")), description(staging));
+        assert.notStrictEqual(description(withAnotherDeployKey), description(staging));
     });
 
     it("hands the user-data to each server as a secret", () => {
