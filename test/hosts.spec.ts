@@ -56,7 +56,8 @@ describe("hosts under mocks", () => {
     let review: OkPlan;
     before(async () => {
         staging = await planFor("staging");
-        production = await planFor("production");
+        // With a job host, so that role is covered too (the committed stack has none: README, limitations).
+        production = await planFor("production", { jobHosts: "1" });
         review = await planFor("pr-7");
     });
 
