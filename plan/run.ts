@@ -20,6 +20,13 @@ export interface StackConfigSource extends RawConfig {
     readonly placeholders: readonly string[];
 }
 
+/** The resource options that decide what a change or a destroy may do, as the program set them. */
+export interface RecordedOptions {
+    readonly protect: boolean;
+    readonly deleteBeforeReplace: boolean;
+    readonly ignoreChanges: readonly string[];
+}
+
 export interface PlanEntry {
     readonly type: string;
     readonly name: string;
@@ -37,6 +44,8 @@ export type PlanResult =
           /** What the mocks received, secrets still wrapped (for tests). */
           readonly resources: readonly RecordedResource[];
           readonly invokes: readonly RecordedInvoke[];
+          /** Resource options by `<type>::<name>` (mocks never see options). */
+          readonly options: ReadonlyMap<string, RecordedOptions>;
           readonly artifacts: Readonly<Record<string, string>>;
           readonly outputs: Readonly<Record<string, unknown>>;
       }
@@ -125,6 +134,13 @@ export function stackConfigFromFiles(rootDir: string, stack: string, overrides: 
     return { file, values, secretKeys, placeholders: placeholders.sort() };
 }
 
+/** Points Pulumi's runtime at mocks for `stack`, with the source's config as the CLI would pass it. */
+export async function useMockedStack(stack: string, source: RawConfig, mocks: pulumi.runtime.Mocks): Promise<void> {
+    const config = Object.fromEntries(Object.entries(source.values).map(([k, v]) => [`${PROJECT}:${k}`, v]));
+    pulumi.runtime.setAllConfig(config, [...source.secretKeys].map((k) => `${PROJECT}:${k}`));
+    await pulumi.runtime.setMocks(mocks, PROJECT, stack, false);
+}
+
 function valueOf<T>(output: pulumi.Output<T>): Promise<T> {
     return new Promise((resolve) => output.apply((v) => (resolve(v), v)));
 }
@@ -136,15 +152,20 @@ export async function runPlan(stack: string, source: StackConfigSource): Promise
 
     const resources: RecordedResource[] = [];
     const invokes: RecordedInvoke[] = [];
-    const config = Object.fromEntries(Object.entries(source.values).map(([k, v]) => [`${PROJECT}:${k}`, v]));
-    pulumi.runtime.setAllConfig(config, [...source.secretKeys].map((k) => `${PROJECT}:${k}`));
-    await pulumi.runtime.setMocks(recordingMocks(resources, invokes), PROJECT, stack, false);
+    await useMockedStack(stack, source, recordingMocks(resources, invokes));
 
     const created: { type: string; name: string; resource: pulumi.Resource; parent?: pulumi.Resource }[] = [];
+    const options = new Map<string, RecordedOptions>();
     let artifactOutputs: Record<string, pulumi.Output<string>> = {};
     const outputs = await pulumi.runtime.runInPulumiStack(async () => {
         pulumi.runtime.registerStackTransformation((args) => {
             created.push({ type: args.type, name: args.name, resource: args.resource, parent: args.opts.parent });
+            const opts = args.opts as pulumi.CustomResourceOptions;
+            options.set(`${args.type}::${args.name}`, {
+                protect: opts.protect === true,
+                deleteBeforeReplace: opts.deleteBeforeReplace === true,
+                ignoreChanges: opts.ignoreChanges ?? [],
+            });
             return undefined;
         });
         const result = createStack(loadConfig());
@@ -171,5 +192,5 @@ export async function runPlan(stack: string, source: StackConfigSource): Promise
         .filter((r) => r.type !== "pulumi:pulumi:Stack")
         .map((r) => ({ type: r.type, name: r.name, parent: parentNames.get(`${r.type}\0${r.name}`) ?? null, inputs: maskSecrets(r.inputs) }))
         .sort((a, b) => a.type.localeCompare(b.type) || a.name.localeCompare(b.name));
-    return { ok: true, stack, source, entries, resources, invokes, artifacts, outputs: revealSecrets(outputs) as Record<string, unknown> };
+    return { ok: true, stack, source, entries, resources, invokes, options, artifacts, outputs: revealSecrets(outputs) as Record<string, unknown> };
 }

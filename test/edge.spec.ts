@@ -3,12 +3,11 @@ import * as assert from "assert";
 import * as pulumi from "@pulumi/pulumi";
 import * as YAML from "yaml";
 import { Edge, tunnelCname } from "../components/edge";
-import { PROJECT } from "../config/keys";
 import { loadConfig } from "../config/load";
 import { parseConfig } from "../config/parse";
 import type { Settings } from "../config/settings";
 import { mockSecret, recordingMocks } from "../plan/mocks";
-import { stableJson, stackConfigFromFiles } from "../plan/run";
+import { stableJson, stackConfigFromFiles, useMockedStack } from "../plan/run";
 import { createStack } from "../program";
 import {
     ACME_CHALLENGE_PATH_REGEX,
@@ -217,25 +216,15 @@ describe("edge: resources under mocks", () => {
 });
 
 describe("edge: secrecy and protection (component and program under mocks)", () => {
-    /** Runs `build` in a mocked stack, recording each resource's `protect` option. */
-    async function underMocks<T>(stack: string, build: () => T): Promise<{ result: T; protect: Map<string, boolean> }> {
-        const source = stackConfigFromFiles(ROOT, stack);
-        pulumi.runtime.setAllConfig(
-            Object.fromEntries(Object.entries(source.values).map(([k, v]) => [`${PROJECT}:${k}`, v])),
-            [...source.secretKeys].map((k) => `${PROJECT}:${k}`),
-        );
-        await pulumi.runtime.setMocks(recordingMocks([], []), PROJECT, stack, false);
-        const protect = new Map<string, boolean>();
+    /** Runs `build` in a mocked stack (for Outputs the plan does not expose: secrecy). */
+    async function underMocks<T>(stack: string, build: () => T): Promise<{ result: T }> {
+        await useMockedStack(stack, stackConfigFromFiles(ROOT, stack), recordingMocks([], []));
         let result: T | undefined;
         await pulumi.runtime.runInPulumiStack(async () => {
-            pulumi.runtime.registerStackTransformation((args) => {
-                protect.set(`${args.type}::${args.name}`, args.opts.protect === true);
-                return undefined;
-            });
             result = build();
             return {};
         });
-        return { result: result!, protect };
+        return { result: result! };
     }
 
     it("tunnelToken is a secret Output; tunnelId, appUrl and the ingress view are not", async () => {
@@ -260,16 +249,14 @@ describe("edge: secrecy and protection (component and program under mocks)", () 
     });
 
     it("production protects tunnel, DNS records and ruleset; staging and review stacks protect nothing", async () => {
-        const edgeProtect = async (stack: string, overrides: Record<string, string> = {}) =>
-            (await underMocks(stack, () => new Edge("t", { settings: settingsOf(stack, overrides) }))).protect;
-        const production = await edgeProtect("production");
-        assert.strictEqual(production.get(`${TUNNEL}::t-tunnel`), true);
-        assert.strictEqual(production.get(`${DNS}::t-dns-shop.example.com`), true);
-        assert.strictEqual(production.get(`${RULESET}::t-acme-ssl`), true);
-        for (const [stack, overrides] of [["staging", { acmeRulesetOwner: "true" }], ["pr-7", {}]] as const) {
-            const protect = await edgeProtect(stack, overrides);
-            assert.ok(protect.size >= 4, `${stack}: resources recorded`);
-            assert.deepStrictEqual([...protect].filter(([, p]) => p), [], `${stack}: nothing protected`);
+        const production = await planFor("production");
+        for (const key of [`${TUNNEL}::shop-production-edge-tunnel`, `${DNS}::shop-production-edge-dns-shop.example.com`, `${RULESET}::shop-production-edge-acme-ssl`]) {
+            assert.strictEqual(production.options.get(key)?.protect, true, key);
+        }
+        for (const plan of [await planFor("staging", { acmeRulesetOwner: "true" }), await planFor("pr-7")]) {
+            const edgeKeys = [...plan.options.keys()].filter((k) => k.includes("-edge"));
+            assert.ok(edgeKeys.length >= 4, `${plan.stack}: edge resources recorded`);
+            assert.deepStrictEqual(edgeKeys.filter((k) => plan.options.get(k)?.protect), [], `${plan.stack}: nothing protected`);
         }
     });
 });

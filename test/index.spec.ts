@@ -1,21 +1,14 @@
 // index.ts, the file `pulumi up` runs, imported after the mocks are set, exports the stack outputs.
 import * as assert from "assert";
 import * as pulumi from "@pulumi/pulumi";
-import { PROJECT } from "../config/keys";
-import { recordingMocks, RecordedInvoke, RecordedResource } from "../plan/mocks";
-import { stackConfigFromFiles } from "../plan/run";
+import { recordingMocks, RecordedResource } from "../plan/mocks";
+import { stackConfigFromFiles, useMockedStack } from "../plan/run";
 import { ROOT } from "./support";
 
 describe("index.ts under mocks", () => {
     it("reads the stack config and exports railsEnv and hostnames", async () => {
-        const source = stackConfigFromFiles(ROOT, "production");
-        pulumi.runtime.setAllConfig(
-            Object.fromEntries(Object.entries(source.values).map(([k, v]) => [`${PROJECT}:${k}`, v])),
-            [...source.secretKeys].map((k) => `${PROJECT}:${k}`),
-        );
         const resources: RecordedResource[] = [];
-        const invokes: RecordedInvoke[] = [];
-        await pulumi.runtime.setMocks(recordingMocks(resources, invokes), PROJECT, "production");
+        await useMockedStack("production", stackConfigFromFiles(ROOT, "production"), recordingMocks(resources, []));
         const outputs = await pulumi.runtime.runInPulumiStack(async () => ({ ...(await import("../index")) }));
         assert.ok(outputs);
         assert.strictEqual(outputs.railsEnv, "production");

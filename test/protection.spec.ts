@@ -1,0 +1,45 @@
+// "Nothing lost": what production protects, and that review stacks protect nothing, read from the
+// resource options the program actually sets on the whole graph.
+import * as assert from "assert";
+import { OkPlan, planFor, plainInputs, resourcesOfType } from "./support";
+
+const KEPT_ON_PRODUCTION = [
+    "hcloud:index/server:Server",
+    "hcloud:index/volume:Volume",
+    "cloudflare:index/r2Bucket:R2Bucket",
+    "cloudflare:index/zeroTrustTunnelCloudflared:ZeroTrustTunnelCloudflared",
+    "cloudflare:index/dnsRecord:DnsRecord",
+    "cloudflare:index/ruleset:Ruleset",
+];
+
+const protectedKeys = (plan: OkPlan): string[] => [...plan.options].filter(([, o]) => o.protect).map(([key]) => key).sort();
+
+describe("protection across the graph", () => {
+    it("production protects servers, volume, buckets, tunnel, DNS and the zone ruleset, in Pulumi and at the provider", async () => {
+        const production = await planFor("production");
+        for (const type of KEPT_ON_PRODUCTION) {
+            const resources = resourcesOfType(production, type);
+            assert.ok(resources.length > 0, `production has a ${type}`);
+            for (const r of resources) assert.strictEqual(production.options.get(`${type}::${r.name}`)?.protect, true, `${type} ${r.name}`);
+        }
+        for (const type of ["hcloud:index/server:Server", "hcloud:index/volume:Volume"]) {
+            for (const r of resourcesOfType(production, type)) assert.strictEqual(plainInputs(r).deleteProtection, true, r.name);
+        }
+    });
+
+    it("staging and review stacks protect nothing, so they can be destroyed", async () => {
+        for (const plan of [await planFor("staging"), await planFor("pr-7")]) {
+            assert.ok(plan.options.size > 10);
+            assert.deepStrictEqual(protectedKeys(plan), [], plan.stack);
+        }
+    });
+
+    it("persistent servers ignore user-data changes; review servers roll with them", async () => {
+        const ignoresUserData = (plan: OkPlan) =>
+            resourcesOfType(plan, "hcloud:index/server:Server").map((s) => plan.options.get(`hcloud:index/server:Server::${s.name}`)?.ignoreChanges);
+        assert.deepStrictEqual(ignoresUserData(await planFor("production")), [["userData"]]);
+        assert.deepStrictEqual(ignoresUserData(await planFor("staging")), [["userData"]]);
+        assert.deepStrictEqual(ignoresUserData(await planFor("staging", { rollHosts: "true" })), [[]]);
+        assert.deepStrictEqual(ignoresUserData(await planFor("pr-7")), [[]]);
+    });
+});
