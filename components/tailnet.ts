@@ -5,9 +5,10 @@ import * as pulumi from "@pulumi/pulumi";
 import * as tailscale from "@pulumi/tailscale";
 import type { Secrets } from "../config/load";
 import type { Settings } from "../config/settings";
+import { TAILNET_CLEANUP_ENV } from "../lib/tailnet-devices";
 
 /** Stored in state and run by `pulumi destroy` from the project directory (Command's default cwd). */
-export const DEVICE_CLEANUP_COMMAND = "node components/tailnet-cleanup.js";
+export const DEVICE_CLEANUP_COMMAND = "node launch.js components/scripts/tailnet-cleanup";
 
 /**
  * The auth key's arguments: pre-authorized, single-use, tagged; ephemeral on review stacks.
@@ -37,13 +38,14 @@ export function deviceCleanupEnvironment(
     secrets: Pick<Secrets, "tailscaleApiKey" | "tailscaleOauth">,
     hostname: string,
 ): Record<string, pulumi.Input<string>> {
+    const env = TAILNET_CLEANUP_ENV;
     const credential: Record<string, pulumi.Input<string>> = secrets.tailscaleApiKey
-        ? { TAILSCALE_API_KEY: pulumi.secret(secrets.tailscaleApiKey) }
+        ? { [env.apiKey]: pulumi.secret(secrets.tailscaleApiKey) }
         : {
-              TAILSCALE_OAUTH_CLIENT_ID: pulumi.secret(secrets.tailscaleOauth!.clientId),
-              TAILSCALE_OAUTH_CLIENT_SECRET: pulumi.secret(secrets.tailscaleOauth!.clientSecret),
+              [env.oauthClientId]: pulumi.secret(secrets.tailscaleOauth!.clientId),
+              [env.oauthClientSecret]: pulumi.secret(secrets.tailscaleOauth!.clientSecret),
           };
-    return { TAILSCALE_HOSTNAME: hostname, TAILSCALE_TAILNET: settings.tailscale.tailnet, ...credential };
+    return { [env.hostname]: hostname, [env.tailnet]: settings.tailscale.tailnet, ...credential };
 }
 
 export interface TailnetDeviceCleanupArgs {

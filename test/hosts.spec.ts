@@ -25,13 +25,7 @@ const PLACEMENT = "hcloud:index/placementGroup:PlacementGroup";
 const KEY = "tailscale:index/tailnetKey:TailnetKey";
 const COMMAND = "command:local:Command";
 
-type Device = { id: string; hostname?: string; name?: string };
-// Plain JS (runs at destroy time without a build); typed here by hand.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const cleanup = require(path.join(ROOT, "components", "tailnet-cleanup.js")) as {
-    deviceIdsForHostname(devices: Device[], hostname: string): string[];
-    deleteHostDevices(env: NodeJS.ProcessEnv, log: (line: string) => void): Promise<string[]>;
-};
+import * as cleanup from "../lib/tailnet-devices";
 
 function settingsFor(stack: string, overrides: Record<string, string> = {}): Settings {
     const result = parseConfig(stackConfigFromFiles(ROOT, stack, overrides), stack);
@@ -283,7 +277,7 @@ describe("unusable per-stack SSH key", () => {
 
 describe("tailnet device clean-up script", () => {
     it("picks the host's devices by OS hostname or MagicDNS first label", () => {
-        const devices: Device[] = [
+        const devices: cleanup.Device[] = [
             { id: "1", hostname: "shop-staging-web-1", name: "shop-staging-web-1.tail1234.ts.net" },
             { id: "2", hostname: "shop-staging-web-1", name: "shop-staging-web-1-1.tail1234.ts.net" },
             { id: "3", hostname: "shop-staging-web-10", name: "shop-staging-web-10.tail1234.ts.net" },

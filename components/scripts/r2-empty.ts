@@ -2,13 +2,10 @@
 // R2_EMPTY_COMMAND (relative and stable: `pulumi destroy` replays the command string stored at
 // create time, and launch.js rebuilds bin/ when a fresh checkout lacks it). Runs on load, so
 // nothing imports this file. Everything arrives as env; it writes to stderr only.
+import { requiredEnv } from "../../lib/env";
 import { emptyBucket, R2_EMPTY_ENV } from "../../lib/s3";
 
-function required(name: string): string {
-    const value = process.env[name];
-    if (!value) throw new Error(`${name} is not set`);
-    return value;
-}
+const required = (name: string): string => requiredEnv(process.env, name);
 
 async function main(): Promise<string> {
     const bucket = required(R2_EMPTY_ENV.bucket);
