@@ -3,7 +3,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as YAML from "yaml";
-import { KEYS, KeyName, PROJECT } from "../config/keys";
+import { KEY_NAMES, KEYS, KeySpec, PROJECT } from "../config/keys";
 import { loadConfig } from "../config/load";
 import { configString, parseConfig, RawConfig } from "../config/parse";
 import { createStack } from "../program";
@@ -118,14 +118,14 @@ export function stackConfigFromFiles(rootDir: string, stack: string, overrides: 
         }
     }
     Object.assign(values, overrides);
-    const declaredSecrets = (Object.keys(KEYS) as KeyName[]).filter((k) => (KEYS[k] as { secret?: boolean }).secret);
+    const declaredSecrets = KEY_NAMES.filter((k) => (KEYS[k] as KeySpec).secret);
     const tailscaleCredentials = ["tailscaleApiKey", "tailscaleOauthClientId", "tailscaleOauthClientSecret"];
     const isSet = (key: string): boolean => values[key] !== undefined && values[key] !== "";
     const hasTailscaleCredential = tailscaleCredentials.some(isSet);
     for (const key of declaredSecrets) {
         if (isSet(key)) continue;
         // The tailnet takes an API key or an OAuth client; stand in an API key when neither is set.
-        const wanted = (KEYS[key] as { required?: boolean }).required || (key === "tailscaleApiKey" && !hasTailscaleCredential);
+        const wanted = (KEYS[key] as KeySpec).required || (key === "tailscaleApiKey" && !hasTailscaleCredential);
         if (!wanted) continue;
         values[key] = `placeholder-${key}`;
         secretKeys.add(key);
