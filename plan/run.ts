@@ -55,25 +55,21 @@ export function isSecretValue(value: unknown): value is { value: unknown } {
     return typeof value === "object" && value !== null && (value as Record<string, unknown>)[SECRET_SIG] !== undefined;
 }
 
-/** Deep copy with every secret replaced by SECRET_MASK. */
-export function maskSecrets(value: unknown): unknown {
-    if (isSecretValue(value)) return SECRET_MASK;
-    if (Array.isArray(value)) return value.map(maskSecrets);
+/** Deep copy with every secret wrapper replaced by `onSecret(wrapper)`. */
+function mapSecrets(value: unknown, onSecret: (secret: { value: unknown }) => unknown): unknown {
+    if (isSecretValue(value)) return onSecret(value);
+    if (Array.isArray(value)) return value.map((v) => mapSecrets(v, onSecret));
     if (value && typeof value === "object") {
-        return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, maskSecrets(v)]));
+        return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, mapSecrets(v, onSecret)]));
     }
     return value;
 }
 
+/** Deep copy with every secret replaced by SECRET_MASK. */
+export const maskSecrets = (value: unknown): unknown => mapSecrets(value, () => SECRET_MASK);
+
 /** Deep copy with every secret replaced by its value. */
-export function revealSecrets(value: unknown): unknown {
-    if (isSecretValue(value)) return revealSecrets(value.value);
-    if (Array.isArray(value)) return value.map(revealSecrets);
-    if (value && typeof value === "object") {
-        return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, revealSecrets(v)]));
-    }
-    return value;
-}
+export const revealSecrets = (value: unknown): unknown => mapSecrets(value, (secret) => revealSecrets(secret.value));
 
 /** JSON with object keys sorted, so equal content gives equal bytes. */
 export function stableJson(value: unknown): string {
