@@ -1,21 +1,25 @@
 // The whole stack as one function of the typed config, so `pulumi up` (index.ts), the offline plan
 // and the tests all build the very same graph.
 import * as pulumi from "@pulumi/pulumi";
+import { Deploy } from "./components/deploy";
 import { Edge } from "./components/edge";
 import { Hosts } from "./components/hosts";
 import { Providers } from "./components/providers";
 import { Storage } from "./components/storage";
 import type { StackConfig } from "./config/load";
-import { stackPrefix } from "./lib/naming";
+import { hostName, stackPrefix } from "./lib/naming";
 
 export interface StackResult {
     /** Stack outputs, exported by index.ts. */
     readonly outputs: Readonly<Record<string, pulumi.Output<unknown>>>;
-    /** Rendered files keyed by relative path: the exact inputs the resources receive. */
-    readonly artifacts: Readonly<Record<string, pulumi.Output<string>>>;
+    /**
+     * Rendered files keyed by relative path: the exact inputs the resources receive. A record value
+     * is a directory of files (the Kamal set).
+     */
+    readonly artifacts: Readonly<Record<string, pulumi.Output<string> | pulumi.Output<Readonly<Record<string, string>>>>>;
 }
 
-export function createStack({ settings, secrets }: StackConfig): StackResult {
+export function createStack({ settings, secrets, appVersion }: StackConfig): StackResult {
     const name = stackPrefix(settings);
     const providers = new Providers(`${name}-providers`, { settings, secrets });
     const outputs: Record<string, pulumi.Output<unknown>> = {
@@ -23,7 +27,7 @@ export function createStack({ settings, secrets }: StackConfig): StackResult {
         railsEnv: pulumi.output(settings.railsEnv),
         hostnames: pulumi.output([...settings.hostnames]),
     };
-    const artifacts: Record<string, pulumi.Output<string>> = {};
+    const artifacts: Record<string, pulumi.Output<string> | pulumi.Output<Readonly<Record<string, string>>>> = {};
 
     const edge = new Edge(`${name}-edge`, { settings }, { ...providers.options });
     outputs.tunnelId = edge.tunnelId;
@@ -40,11 +44,29 @@ export function createStack({ settings, secrets }: StackConfig): StackResult {
     artifacts["storage/litestream.yml"] = storage.litestreamConfig;
     artifacts["storage/active-storage.yml"] = storage.activeStorageConfig;
 
-    const hosts = new Hosts(`${name}-hosts`, { settings, secrets, tunnelToken: edge.tunnelToken }, { ...providers.options, dependsOn: storage });
-    outputs.hosts = hosts.hosts;
+    const hosts = new Hosts(
+        `${name}-hosts`,
+        { settings, secrets, tunnelToken: edge.tunnelToken, deleteAfterServer: storage.emptiers },
+        { ...providers.options },
+    );
+    outputs.host = hosts.host;
     outputs.volumeId = hosts.volumeId;
     outputs.volumeMountPath = pulumi.output(hosts.volumeMountPath);
-    for (const [host, userData] of Object.entries(hosts.userData)) artifacts[`cloud-init/${host}.yaml`] = userData;
+    artifacts[`cloud-init/${hostName(settings)}.yaml`] = hosts.userData;
+
+    const deploy = new Deploy(`${name}-deploy`, {
+        settings,
+        secrets,
+        appVersion,
+        serverId: hosts.server.id,
+        s3: storage.credentials,
+        activeStorage: storage.activeStorage,
+        litestreamConfig: storage.litestreamConfig,
+        dependsOn: [hosts.server, hosts.volumeAttachment, ...edge.routing, ...storage.forApp],
+    });
+    outputs.deployedVersion = deploy.version;
+    outputs.kamalDestination = deploy.kamalDestination;
+    artifacts.kamal = deploy.files;
 
     return { outputs, artifacts };
 }

@@ -1,15 +1,15 @@
 // The cloud-init user-data of one host: a pure function of plain data, built as an object and
 // serialized with `yaml`. Shell lives in files/bootstrap.sh (embedded, shellcheck-able on its own).
-import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
-import type { Role } from "../config/settings";
+import { APP_UID, DEPLOY_USER } from "../lib/paths";
+import { PROJECT_ROOT, projectFile } from "../lib/project";
+import { shellEnv } from "../lib/shell-env";
 
 /** Everything one host's user-data depends on. */
 export interface HostBootFacts {
     /** Server name, also its hostname and Tailscale hostname. */
     readonly hostname: string;
-    readonly role: Role;
     /** OpenSSH public keys authorized for the deploy user. */
     readonly sshPublicKeys: readonly string[];
     /** Tags the host advertises on the tailnet (tag:...). */
@@ -18,45 +18,24 @@ export interface HostBootFacts {
     readonly tailscaleDirectUdp: boolean;
     /** Single-use Tailscale auth key (secret). */
     readonly tailscaleAuthKey: string;
-    /** Cloudflare tunnel token (secret); web hosts only. */
-    readonly tunnelToken?: string;
-    /** The storage volume, on the host that carries it. */
-    readonly volume?: { readonly id: number; readonly mountPath: string };
+    /** Cloudflare tunnel token (secret). */
+    readonly tunnelToken: string;
+    /** The storage volume. */
+    readonly volume: { readonly id: number; readonly mountPath: string };
 }
 
 /** Hetzner's user-data limit. */
 export const USER_DATA_MAX_BYTES = 32 * 1024;
-/** uid of the app container's user (the `rails` user of Rails' generated Dockerfile). */
-export const APP_UID = 1000;
-const DEPLOY_USER = "deploy";
 const BOOTSTRAP_PATH = "/usr/local/sbin/rails-host-bootstrap";
 const TUNNEL_TOKEN_PATH = "/etc/cloudflared/tunnel-token";
 const TAILSCALE_KEY_PATH = "/etc/rails-host/tailscale-auth-key";
 
-/** The project directory: code runs from bin/ after compilation, static files stay in the tree. */
-function projectRoot(): string {
-    for (let dir = __dirname; ; dir = path.dirname(dir)) {
-        if (fs.existsSync(path.join(dir, "Pulumi.yaml"))) return dir;
-        if (path.dirname(dir) === dir) throw new Error(`no Pulumi.yaml above ${__dirname}`);
-    }
-}
-
-/** Static files embedded into user-data, by name (also what the shellcheck test checks). */
-export const STATIC_FILES_DIR = path.join(projectRoot(), "cloud-init", "files");
-const staticFile = (name: string): string => fs.readFileSync(path.join(STATIC_FILES_DIR, name), "utf8");
+/** Static files embedded into user-data (also what the shellcheck test checks). */
+export const STATIC_FILES_DIR = path.join(PROJECT_ROOT, "cloud-init", "files");
+const staticFile = (name: string): string => projectFile(path.join("cloud-init", "files", name));
 
 /** Hetzner's stable device path of a volume. */
 export const volumeDevice = (volumeId: number): string => `/dev/disk/by-id/scsi-0HC_Volume_${volumeId}`;
-
-/** KEY='value' lines for a file the bootstrap script sources; values are validated names. */
-function shellEnv(values: Record<string, string>): string {
-    return Object.entries(values)
-        .map(([key, value]) => {
-            if (/['\n]/.test(value)) throw new Error(`${key}: ${JSON.stringify(value)} cannot go into a shell env file`);
-            return `${key}='${value}'\n`;
-        })
-        .join("");
-}
 
 interface WriteFile {
     path: string;
@@ -67,16 +46,13 @@ interface WriteFile {
 }
 
 export function renderUserData(facts: HostBootFacts): string {
-    const web = facts.role === "web";
-    if (web !== (facts.tunnelToken !== undefined)) throw new Error(`${facts.hostname}: a tunnel token goes to web hosts, and only to them`);
     const env: Record<string, string> = {
         HOST_NAME: facts.hostname,
-        HOST_ROLE: facts.role,
         TAILSCALE_TAGS: facts.tailscaleTags.join(","),
         TAILSCALE_DIRECT_UDP: String(facts.tailscaleDirectUdp),
-        ...(facts.volume
-            ? { STORAGE_DEVICE: volumeDevice(facts.volume.id), STORAGE_PATH: facts.volume.mountPath, APP_UID: String(APP_UID) }
-            : {}),
+        STORAGE_DEVICE: volumeDevice(facts.volume.id),
+        STORAGE_PATH: facts.volume.mountPath,
+        APP_UID: String(APP_UID),
     };
     const files: WriteFile[] = [
         { path: "/etc/rails-host/host.env", content: shellEnv(env), permissions: "0644" },
@@ -99,23 +75,17 @@ export function renderUserData(facts: HostBootFacts): string {
             content: 'APT::Periodic::Update-Package-Lists "1";\nAPT::Periodic::Unattended-Upgrade "1";\n',
             permissions: "0644",
         },
-    ];
-    if (facts.tunnelToken !== undefined) {
-        files.push(
-            { path: TUNNEL_TOKEN_PATH, content: `${facts.tunnelToken}\n`, permissions: "0600" },
-            { path: "/etc/systemd/system/cloudflared-tunnel.service", content: staticFile("cloudflared-tunnel.service"), permissions: "0644" },
-        );
-    }
-    if (facts.volume) {
-        files.push({
+        { path: TUNNEL_TOKEN_PATH, content: `${facts.tunnelToken}\n`, permissions: "0600" },
+        { path: "/etc/systemd/system/cloudflared-tunnel.service", content: staticFile("cloudflared-tunnel.service"), permissions: "0644" },
+        {
             // Deferred until after docker.io's install started the daemon once; from the next boot on,
             // Docker (so every container) starts only on top of the mounted volume.
             path: "/etc/systemd/system/docker.service.d/10-requires-storage.conf",
             content: `[Unit]\nRequiresMountsFor=${facts.volume.mountPath}\n`,
             permissions: "0644",
             defer: true,
-        });
-    }
+        },
+    ];
     const config = {
         hostname: facts.hostname,
         preserve_hostname: false,

@@ -29,6 +29,8 @@ export class Edge extends pulumi.ComponentResource {
     readonly appUrl: pulumi.Output<string>;
     /** The ingress rules as cloudflared YAML, for review (artifact edge/tunnel-ingress.yml). */
     readonly ingressYaml: pulumi.Output<string>;
+    /** What routes visitors to the host: the tunnel's ingress and the proxied DNS records. */
+    readonly routing: readonly pulumi.Resource[];
 
     constructor(name: string, args: EdgeArgs, opts?: pulumi.ComponentResourceOptions) {
         super("rails-stack:edge:Edge", name, {}, opts);
@@ -49,7 +51,7 @@ export class Edge extends pulumi.ComponentResource {
         );
 
         const ingress = renderIngress(settings.hostnames, tlsMode);
-        new cloudflare.ZeroTrustTunnelCloudflaredConfig(
+        const tunnelConfig = new cloudflare.ZeroTrustTunnelCloudflaredConfig(
             `${name}-tunnel-config`,
             { accountId, tunnelId: tunnel.id, source: "cloudflare", config: { ingresses: ingress } },
             { parent: this },
@@ -57,21 +59,23 @@ export class Edge extends pulumi.ComponentResource {
         this.ingressYaml = pulumi.output(renderIngressYaml(ingress));
 
         // Named by hostname, so reordering hostnames (a new primary) replaces nothing.
-        for (const hostname of settings.hostnames) {
-            new cloudflare.DnsRecord(
-                `${name}-dns-${hostname}`,
-                {
-                    zoneId,
-                    name: hostname,
-                    type: "CNAME",
-                    content: tunnel.id.apply(tunnelCname),
-                    proxied: true,
-                    ttl: 1, // "automatic": proxied records are answered with Cloudflare's own TTL anyway
-                    comment: `${settings.project} stack ${settings.stack}: tunnel ${stackPrefix(settings)}`,
-                },
-                kept,
-            );
-        }
+        const dnsRecords = settings.hostnames.map(
+            (hostname) =>
+                new cloudflare.DnsRecord(
+                    `${name}-dns-${hostname}`,
+                    {
+                        zoneId,
+                        name: hostname,
+                        type: "CNAME",
+                        content: tunnel.id.apply(tunnelCname),
+                        proxied: true,
+                        ttl: 1, // "automatic": proxied records are answered with Cloudflare's own TTL anyway
+                        comment: `${settings.project} stack ${settings.stack}: tunnel ${stackPrefix(settings)}`,
+                    },
+                    kept,
+                ),
+        );
+        this.routing = [tunnelConfig, ...dnsRecords];
 
         if (tlsMode === "acme") {
             for (const hostname of settings.hostnames) {

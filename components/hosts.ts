@@ -7,62 +7,24 @@ import * as tailscale from "@pulumi/tailscale";
 import { createHash } from "crypto";
 import { HostBootFacts, renderUserData } from "../cloud-init/user-data";
 import type { Secrets } from "../config/load";
-import type { Role, Settings } from "../config/settings";
-import { firewallName, hetznerLabels, hostName, placementGroupName, sshKeyName, volumeName } from "../lib/naming";
+import type { Settings } from "../config/settings";
+import { firewallName, hetznerLabels, hostName, sshKeyName, volumeName } from "../lib/naming";
 import { STORAGE_HOST_PATH } from "../lib/paths";
 import { unusableSshPublicKey } from "../lib/unusable-ssh-key";
 import { tailnetDeviceCleanup, tailnetKeyArgs } from "./tailnet";
 
 /** The renderer targets Ubuntu 24.04 (noble); Hetzner resolves the ARM64 build for cax types. */
 export const SERVER_IMAGE = "ubuntu-24.04";
-/** Hetzner's cap on servers in one spread placement group. */
-export const PLACEMENT_GROUP_MAX = 10;
 /** Tailscale's direct-connection (WireGuard) port. */
 export const TAILSCALE_UDP_PORT = "41641";
 
-export interface HostSpec {
-    /** Server name = hostname = Tailscale hostname. */
-    readonly name: string;
-    readonly role: Role;
-    /** 1-based within the role. */
-    readonly index: number;
-}
-
 export interface HostOutput {
     readonly name: string;
-    readonly role: Role;
     /** MagicDNS short name; the full name is <name>.<tailnet DNS name>.ts.net. */
     readonly tailnetHostname: string;
     readonly ipv4: string;
     readonly ipv6: string;
     readonly serverId: string;
-}
-
-const ROLES: readonly Role[] = ["web", "job"];
-
-/** Every host of the stack, web hosts first. */
-export function hostSpecs(settings: Settings): HostSpec[] {
-    return ROLES.flatMap((role) =>
-        Array.from({ length: settings.hetzner.roles[role].count }, (_, i) => ({ name: hostName(settings, role, i + 1), role, index: i + 1 })),
-    );
-}
-
-/**
- * Spread groups per role, in chunks of PLACEMENT_GROUP_MAX by host index (adding hosts never moves
- * an existing one), only when the stack has more than one server.
- */
-export function placementGroups(settings: Settings): { readonly name: string; readonly role: Role; readonly hosts: readonly string[] }[] {
-    const hosts = hostSpecs(settings);
-    if (hosts.length <= 1) return [];
-    return ROLES.flatMap((role) => {
-        const members = hosts.filter((h) => h.role === role).map((h) => h.name);
-        const chunks = Math.ceil(members.length / PLACEMENT_GROUP_MAX);
-        return Array.from({ length: chunks }, (_, k) => ({
-            name: placementGroupName(settings, role, k + 1),
-            role,
-            hosts: members.slice(k * PLACEMENT_GROUP_MAX, (k + 1) * PLACEMENT_GROUP_MAX),
-        }));
-    });
 }
 
 /**
@@ -101,36 +63,42 @@ export interface HostsArgs {
     readonly settings: Settings;
     /** Stack secrets: the Tailscale credential of the device clean-up. */
     readonly secrets: Secrets;
-    /** Cloudflare tunnel token (secret), run by cloudflared on every web host. */
+    /** Cloudflare tunnel token (secret), run by cloudflared on the host. */
     readonly tunnelToken: pulumi.Input<string>;
+    /**
+     * Delete-time clean-ups that must run only after the server is gone (a review stack's bucket
+     * emptiers: a running host would write new backups into an emptied bucket). The server depends
+     * on them, so `pulumi destroy` deletes it first.
+     */
+    readonly deleteAfterServer: readonly pulumi.Resource[];
 }
 
 export class Hosts extends pulumi.ComponentResource {
-    /** Per host: name, role, tailnet hostname, public IPs, server id. */
-    readonly hosts: pulumi.Output<HostOutput[]>;
+    /** The stack's server: name, tailnet hostname, public IPs, server id. */
+    readonly host: pulumi.Output<HostOutput>;
+    /** The server resource, for what must wait until it exists. */
+    readonly server: hcloud.Server;
+    /** The volume attachment: the app's storage is usable once it exists. */
+    readonly volumeAttachment: hcloud.VolumeAttachment;
     readonly volumeId: pulumi.Output<string>;
     readonly volumeMountPath: string;
-    /** Rendered user-data (secret) by server name: the exact value each server receives. */
-    readonly userData: Readonly<Record<string, pulumi.Output<string>>>;
+    /** Rendered user-data (secret): the exact value the server receives. */
+    readonly userData: pulumi.Output<string>;
 
     constructor(name: string, args: HostsArgs, opts?: pulumi.ComponentResourceOptions) {
         super("rails-stack:hosts:Hosts", name, {}, opts);
         const { settings, secrets } = args;
         const { hetzner } = settings;
         const child = { parent: this };
-        const labels = (role?: Role) => hetznerLabels(settings, role);
+        const labels = hetznerLabels(settings);
+        const hostname = hostName(settings);
 
         const sshKey = new hcloud.SshKey(
             `${name}-ssh-key`,
-            { name: sshKeyName(settings), publicKey: unusableSshPublicKey(settings.app, settings.stack), labels: labels() },
+            { name: sshKeyName(settings), publicKey: unusableSshPublicKey(settings.app, settings.stack), labels },
             child,
         );
-        const firewall = new hcloud.Firewall(`${name}-firewall`, { name: firewallName(settings), labels: labels(), rules: firewallRules(settings) }, child);
-        const groupOf = new Map<string, pulumi.Output<number>>();
-        for (const group of placementGroups(settings)) {
-            const pg = new hcloud.PlacementGroup(group.name, { name: group.name, type: "spread", labels: labels(group.role) }, child);
-            for (const host of group.hosts) groupOf.set(host, pg.id.apply(Number));
-        }
+        const firewall = new hcloud.Firewall(`${name}-firewall`, { name: firewallName(settings), labels, rules: firewallRules(settings) }, child);
         const volume = new hcloud.Volume(
             `${name}-volume`,
             {
@@ -139,81 +107,63 @@ export class Hosts extends pulumi.ComponentResource {
                 location: hetzner.location,
                 format: "ext4",
                 automount: false,
-                labels: labels("web"),
+                labels,
                 deleteProtection: settings.protect,
             },
             { ...child, protect: settings.protect },
         );
         const volumeId = volume.id.apply(Number);
 
-        const serverOptions = serverResourceOptions(settings);
-        const userData: Record<string, pulumi.Output<string>> = {};
-        const outputs: pulumi.Output<HostOutput>[] = [];
-        for (const host of hostSpecs(settings)) {
-            const carriesVolume = host.role === "web" && host.index === 1;
-            const bootFacts = (tailscaleAuthKey: string, tunnelToken: string | undefined, volId: number | undefined): HostBootFacts => ({
-                hostname: host.name,
-                role: host.role,
-                sshPublicKeys: hetzner.sshPublicKeys,
-                tailscaleTags: settings.tailscale.tags,
-                tailscaleDirectUdp: hetzner.tailscaleDirectUdp,
-                tailscaleAuthKey,
-                tunnelToken,
-                volume: volId === undefined ? undefined : { id: volId, mountPath: STORAGE_HOST_PATH },
-            });
-            const placeholderBoot = renderUserData(bootFacts("", host.role === "web" ? "" : undefined, carriesVolume ? 0 : undefined));
-            const bootFingerprint = createHash("sha256").update(placeholderBoot).digest("hex").slice(0, 8);
-            const key = new tailscale.TailnetKey(`${host.name}-tailnet-key`, tailnetKeyArgs(settings, host.name, bootFingerprint), child);
-            const tunnelToken = host.role === "web" ? args.tunnelToken : undefined;
-            userData[host.name] = pulumi.secret(
-                pulumi.all([key.key, tunnelToken, carriesVolume ? volumeId : undefined]).apply(([authKey, token, volId]) =>
-                    renderUserData(bootFacts(authKey, token, volId)),
-                ),
-            );
-            const server = new hcloud.Server(
-                host.name,
-                {
-                    name: host.name,
-                    image: SERVER_IMAGE,
-                    serverType: hetzner.roles[host.role].serverType,
-                    location: hetzner.location,
-                    labels: labels(host.role),
-                    firewallIds: [firewall.id.apply(Number)],
-                    publicNets: [{ ipv4Enabled: hetzner.publicIpv4, ipv6Enabled: true }],
-                    sshKeys: [sshKey.id],
-                    placementGroupId: groupOf.get(host.name),
-                    userData: userData[host.name],
-                    // Hetzner wants both equal; they also block deletion through the API and console.
-                    deleteProtection: settings.protect,
-                    rebuildProtection: settings.protect,
-                    shutdownBeforeDeletion: true,
-                },
-                { ...child, ...serverOptions },
-            );
-            if (carriesVolume) {
-                new hcloud.VolumeAttachment(
-                    `${name}-volume-attachment`,
-                    { serverId: server.id.apply(Number), volumeId, automount: false },
-                    { ...child, deleteBeforeReplace: true },
-                );
-            }
-            tailnetDeviceCleanup(`${host.name}-tailnet-cleanup`, { hostname: host.name, serverId: server.id, settings, secrets }, child);
-            outputs.push(
-                pulumi.all([server.ipv4Address, server.ipv6Address, server.id]).apply(([ipv4, ipv6, serverId]) => ({
-                    name: host.name,
-                    role: host.role,
-                    tailnetHostname: host.name,
-                    ipv4,
-                    ipv6,
-                    serverId,
-                })),
-            );
-        }
+        const bootFacts = (tailscaleAuthKey: string, tunnelToken: string, volId: number): HostBootFacts => ({
+            hostname,
+            sshPublicKeys: hetzner.sshPublicKeys,
+            tailscaleTags: settings.tailscale.tags,
+            tailscaleDirectUdp: hetzner.tailscaleDirectUdp,
+            tailscaleAuthKey,
+            tunnelToken,
+            volume: { id: volId, mountPath: STORAGE_HOST_PATH },
+        });
+        const bootFingerprint = createHash("sha256").update(renderUserData(bootFacts("", "", 0))).digest("hex").slice(0, 8);
+        const key = new tailscale.TailnetKey(`${hostname}-tailnet-key`, tailnetKeyArgs(settings, hostname, bootFingerprint), child);
+        this.userData = pulumi.secret(
+            pulumi.all([key.key, args.tunnelToken, volumeId]).apply(([authKey, token, volId]) => renderUserData(bootFacts(authKey, token, volId))),
+        );
+        const server = new hcloud.Server(
+            hostname,
+            {
+                name: hostname,
+                image: SERVER_IMAGE,
+                serverType: hetzner.serverType,
+                location: hetzner.location,
+                labels,
+                firewallIds: [firewall.id.apply(Number)],
+                publicNets: [{ ipv4Enabled: hetzner.publicIpv4, ipv6Enabled: true }],
+                sshKeys: [sshKey.id],
+                userData: this.userData,
+                // Hetzner wants both equal; they also block deletion through the API and console.
+                deleteProtection: settings.protect,
+                rebuildProtection: settings.protect,
+                shutdownBeforeDeletion: true,
+            },
+            { ...child, ...serverResourceOptions(settings), dependsOn: [...args.deleteAfterServer] },
+        );
+        this.volumeAttachment = new hcloud.VolumeAttachment(
+            `${name}-volume-attachment`,
+            { serverId: server.id.apply(Number), volumeId, automount: false },
+            { ...child, deleteBeforeReplace: true },
+        );
+        tailnetDeviceCleanup(`${hostname}-tailnet-cleanup`, { hostname, serverId: server.id, settings, secrets }, child);
 
-        this.hosts = pulumi.all(outputs);
+        this.server = server;
+        this.host = pulumi.all([server.ipv4Address, server.ipv6Address, server.id]).apply(([ipv4, ipv6, serverId]) => ({
+            name: hostname,
+            tailnetHostname: hostname,
+            ipv4,
+            ipv6,
+            serverId,
+        }));
         this.volumeId = volume.id;
         this.volumeMountPath = STORAGE_HOST_PATH;
-        this.userData = userData;
-        this.registerOutputs({ hosts: this.hosts, volumeId: this.volumeId, volumeMountPath: this.volumeMountPath });
+        this.registerOutputs({ host: this.host, volumeId: this.volumeId, volumeMountPath: this.volumeMountPath });
     }
 }

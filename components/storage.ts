@@ -102,6 +102,10 @@ export class Storage extends pulumi.ComponentResource {
     readonly activeStorage: pulumi.Output<ActiveStorageSettings>;
     /** The config/storage.yml service entry. */
     readonly activeStorageConfig: pulumi.Output<string>;
+    /** What the app needs before it runs: both buckets and the token behind its credentials. */
+    readonly forApp: readonly pulumi.Resource[];
+    /** Delete-time bucket emptiers (review stacks): must run only once the hosts writing there are gone. */
+    readonly emptiers: readonly pulumi.Resource[];
 
     constructor(name: string, args: StorageArgs, opts?: pulumi.ComponentResourceOptions) {
         super("rails-stack:storage:Storage", name, {}, opts);
@@ -145,25 +149,24 @@ export class Storage extends pulumi.ComponentResource {
             secretAccessKey: pulumi.secret(token.value.apply(s3SecretFromTokenValue)),
         };
 
-        if (emptiesBucketsOnDelete(settings)) {
-            for (const [role, b] of [["backups", backups], ["attachments", attachments]] as const) {
-                // Depends on bucket and token, so Pulumi deletes it (running the emptier) before either.
-                new command.local.Command(
-                    `${name}-${role}-emptier`,
-                    {
-                        delete: R2_EMPTY_COMMAND,
-                        environment: {
-                            [R2_EMPTY_ENV.endpoint]: this.endpoint,
-                            [R2_EMPTY_ENV.bucket]: b.name,
-                            [R2_EMPTY_ENV.accessKeyId]: this.credentials.accessKeyId,
-                            [R2_EMPTY_ENV.secretAccessKey]: this.credentials.secretAccessKey,
-                        },
-                        logging: command.types.enums.local.Logging.Stderr,
+        // Each depends on its bucket and the token, so Pulumi deletes it (running the emptier) before either.
+        const emptier = (role: string, b: cloudflare.R2Bucket): command.local.Command =>
+            new command.local.Command(
+                `${name}-${role}-emptier`,
+                {
+                    delete: R2_EMPTY_COMMAND,
+                    environment: {
+                        [R2_EMPTY_ENV.endpoint]: this.endpoint,
+                        [R2_EMPTY_ENV.bucket]: b.name,
+                        [R2_EMPTY_ENV.accessKeyId]: this.credentials.accessKeyId,
+                        [R2_EMPTY_ENV.secretAccessKey]: this.credentials.secretAccessKey,
                     },
-                    { parent: this, dependsOn: [b, token], additionalSecretOutputs: ["stdout", "stderr"] },
-                );
-            }
-        }
+                    logging: command.types.enums.local.Logging.Stderr,
+                },
+                { parent: this, dependsOn: [b, token], additionalSecretOutputs: ["stdout", "stderr"] },
+            );
+        this.emptiers = emptiesBucketsOnDelete(settings) ? [emptier("backups", backups), emptier("attachments", attachments)] : [];
+        this.forApp = [backups, attachments, token];
 
         this.backupsBucket = backups.name;
         this.attachmentsBucket = attachments.name;

@@ -51,22 +51,7 @@ export const KEYS = {
     webServerType: {
         type: "string",
         default: "cax11",
-        description: "Hetzner ARM64 server type for web hosts: cax11, cax21, cax31, cax41.",
-    },
-    jobServerType: {
-        type: "string",
-        default: "cax11",
-        description: "Hetzner ARM64 server type for Solid Queue job hosts: cax11, cax21, cax31, cax41.",
-    },
-    webHosts: {
-        type: "integer",
-        default: 1,
-        description: "Number of web hosts (1-50). Web host 1 carries the storage volume (SQLite, Active Storage).",
-    },
-    jobHosts: {
-        type: "integer",
-        default: 0,
-        description: "Number of dedicated Solid Queue hosts (0-50); 0 runs jobs on the web role.",
+        description: "Hetzner ARM64 server type of the stack's host (web, jobs, Litestream): cax11, cax21, cax31, cax41.",
     },
     publicIpv4: {
         type: "boolean",
@@ -125,6 +110,32 @@ export const KEYS = {
         secret: true,
         required: true,
         description: "RAILS_MASTER_KEY for the stack's RAILS_ENV credentials.",
+    },
+    appDir: {
+        type: "string",
+        required: true,
+        description: "The Rails app's git checkout, absolute or relative to this project: Kamal builds and deploys from it. Checked when the deploy runs.",
+    },
+    appVersion: {
+        type: "string",
+        default: "",
+        derived: "the git commit checked out in appDir",
+        description: "Image tag to deploy (Docker tag: letters, digits, '_', '.', '-'; at most 128). Pin it to deploy exactly what a pull request reviewed.",
+    },
+    buildImage: {
+        type: "boolean",
+        default: true,
+        description: "Kamal builds and pushes the arm64 image from appDir (Docker buildx on the deployer); false: the image <registryServer>/<image>:<appVersion> must already exist (e.g. pushed by CI) and is only pulled.",
+    },
+    solidQueue: {
+        type: "string",
+        default: "puma",
+        description: "Where Solid Queue runs: puma (SOLID_QUEUE_IN_PUMA in the web container) or container (a Kamal `job` role running bin/jobs beside it). Both share the host's volume.",
+    },
+    deployBackups: {
+        type: "integer",
+        default: 5,
+        description: "Copies of the primary database the pre-deploy hook keeps on the volume (1-100); the oldest are pruned.",
     },
     hcloudToken: {
         type: "string",
@@ -223,5 +234,14 @@ export const KEYS = {
 } as const satisfies Record<string, KeySpec>;
 
 export type KeyName = keyof typeof KEYS;
+
+/** Keys earlier versions read: setting one is an error that says why it went and what replaces it. */
+export const RETIRED_KEYS: Readonly<Record<string, string>> = {
+    webHosts:
+        "is no longer a setting: the SQLite databases live on the volume of the stack's single host, and a second web host could not see them; remove it (scale up with webServerType)",
+    jobHosts:
+        "is no longer a setting: a dedicated job host could not see the SQLite databases on the app host's volume; remove it and choose where Solid Queue runs with solidQueue: puma or container",
+    jobServerType: "is no longer a setting: Solid Queue runs on the stack's single host (see solidQueue); remove it",
+};
 
 export const KEY_NAMES = Object.keys(KEYS) as KeyName[];

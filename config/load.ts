@@ -1,6 +1,7 @@
 // The only module that reads Pulumi config. It reads it once, validates it (config/parse.ts) and
 // returns the frozen settings plus the secret values as secret Outputs.
 import * as pulumi from "@pulumi/pulumi";
+import { AppVersion, CommitReader, readCheckoutCommit, resolveAppVersion } from "../lib/app-checkout";
 import { PROJECT } from "./keys";
 import { parseConfig, RawConfig } from "./parse";
 import { Settings } from "./settings";
@@ -19,6 +20,8 @@ export interface Secrets {
 export interface StackConfig {
     readonly settings: Settings;
     readonly secrets: Secrets;
+    /** What the deploy step deploys (lib/app-checkout.ts). */
+    readonly appVersion: AppVersion;
 }
 
 // Which keys the stack stores encrypted is only exposed by this runtime function, marked @internal
@@ -38,7 +41,8 @@ export function readRawConfig(): RawConfig {
     return { values, secretKeys };
 }
 
-export function loadConfig(): StackConfig {
+/** Reads and validates the stack config; `readCommit` finds the app's commit when appVersion is unset. */
+export function loadConfig(readCommit: CommitReader = readCheckoutCommit): StackConfig {
     const raw = readRawConfig();
     const result = parseConfig(raw, pulumi.getStack());
     if (!result.ok) {
@@ -49,6 +53,7 @@ export function loadConfig(): StackConfig {
     const { auth } = result.settings.tailscale;
     return Object.freeze({
         settings: result.settings,
+        appVersion: resolveAppVersion(result.settings.deploy, readCommit),
         secrets: Object.freeze({
             hcloudToken: secret("hcloudToken"),
             cloudflareApiToken: secret("cloudflareApiToken"),

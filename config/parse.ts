@@ -1,6 +1,6 @@
 // Pure validation of raw stack config into Settings. Every problem is collected, none thrown, so a
 // user sees all of them at once; each names the key, the bad value and what is allowed.
-import { KEYS, KEY_NAMES, KeyName, KeySpec, PROJECT } from "./keys";
+import { KEYS, KEY_NAMES, KeyName, KeySpec, PROJECT, RETIRED_KEYS } from "./keys";
 import {
     DATABASE_NAMES,
     DatabaseName,
@@ -8,6 +8,7 @@ import {
     R2Location,
     Replication,
     Settings,
+    SolidQueueMode,
     StackKind,
     TlsMode,
 } from "./settings";
@@ -27,13 +28,16 @@ export const ARM_LOCATIONS = ["fsn1", "nbg1", "hel1"] as const;
 const NON_ARM_LOCATIONS = ["ash", "hil", "sin"];
 export const ARM_SERVER_TYPES = ["cax11", "cax21", "cax31", "cax41"] as const;
 const X86_SERVER_TYPE = /^(cx|cpx|ccx)\d+$/;
-export const MAX_HOSTS_PER_ROLE = 50;
 /** Hetzner volume size limits, GB. */
 export const VOLUME_SIZE_GB = { min: 10, max: 10240 } as const;
 /** Tailscale auth keys live at most 90 days. */
 const KEY_EXPIRY_SECONDS = { min: 300, max: 7_776_000 } as const;
 const RESERVED_RAILS_ENVS = ["development", "test"];
 const TLS_MODES: readonly TlsMode[] = ["acme", "tunnel"];
+const SOLID_QUEUE_MODES: readonly SolidQueueMode[] = ["puma", "container"];
+export const DEPLOY_BACKUPS = { min: 1, max: 100 } as const;
+/** Docker's tag grammar (distribution/reference): what Kamal tags the image with. */
+const IMAGE_TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 const R2_LOCATIONS: readonly R2Location[] = ["apac", "eeur", "enam", "weur", "wnam", "oc"];
 const R2_JURISDICTIONS: readonly R2Jurisdiction[] = ["default", "eu", "fedramp"];
 export const DEFAULT_REPLICATION: Readonly<Record<DatabaseName, Replication>> = {
@@ -205,6 +209,10 @@ function defaultOf<K extends KeyName>(key: K): (typeof KEYS)[K] extends { defaul
 
 function checkKeys(raw: RawConfig, problems: Problems): void {
     for (const key of Object.keys(raw.values).sort()) {
+        if (key in RETIRED_KEYS) {
+            problems.add(key, RETIRED_KEYS[key]);
+            continue;
+        }
         if (!(key in KEYS)) {
             const hint = closestKey(key);
             problems.add(key, hint ? `unknown key; did you mean ${hint}?` : "unknown key; see the config reference in README.md");
@@ -363,17 +371,13 @@ export function parseConfig(raw: RawConfig, stackName: string): ParseResult {
         location = undefined;
     }
 
-    const serverType = (key: "webServerType" | "jobServerType"): string | undefined => {
-        const value = read.string(key) ?? defaultOf(key);
-        if ((ARM_SERVER_TYPES as readonly string[]).includes(value)) return value;
-        const why = X86_SERVER_TYPE.test(value) ? "is an x86 type; only ARM64 types are allowed" : "is not a Hetzner ARM64 server type";
-        problems.add(key, `${show(value)} ${why}: ${list(ARM_SERVER_TYPES)}`);
-        return undefined;
-    };
-    const webServerType = serverType("webServerType");
-    const jobServerType = serverType("jobServerType");
-    const webHosts = read.has("webHosts") ? read.integer("webHosts", { min: 1, max: MAX_HOSTS_PER_ROLE }) : defaultOf("webHosts");
-    const jobHosts = read.has("jobHosts") ? read.integer("jobHosts", { min: 0, max: MAX_HOSTS_PER_ROLE }) : defaultOf("jobHosts");
+    const serverTypeValue = read.string("webServerType") ?? defaultOf("webServerType");
+    let serverType: string | undefined = serverTypeValue;
+    if (!(ARM_SERVER_TYPES as readonly string[]).includes(serverTypeValue)) {
+        const why = X86_SERVER_TYPE.test(serverTypeValue) ? "is an x86 type; only ARM64 types are allowed" : "is not a Hetzner ARM64 server type";
+        problems.add("webServerType", `${show(serverTypeValue)} ${why}: ${list(ARM_SERVER_TYPES)}`);
+        serverType = undefined;
+    }
 
     const sshPublicKeys = read.stringArray("sshPublicKeys");
     if (sshPublicKeys !== undefined && sshPublicKeys.length === 0) {
@@ -410,6 +414,18 @@ export function parseConfig(raw: RawConfig, stackName: string): ParseResult {
     }
     const registryUsername = read.string("registryUsername");
 
+    const appDir = read.string("appDir");
+    if (appDir !== undefined && /["\\:\n]/.test(appDir)) {
+        problems.add("appDir", `${show(appDir)} contains '"', '\\', ':' or a newline, which Kamal's file mappings cannot carry; move or link the checkout`);
+    }
+    const appVersion = read.string("appVersion");
+    if (appVersion !== undefined && !IMAGE_TAG.test(appVersion)) {
+        problems.add("appVersion", `${show(appVersion)} is not a valid image tag; allowed: letters, digits, '_', '.' and '-', not starting with '.' or '-', at most 128 chars`);
+    }
+    const buildImage = read.boolean("buildImage") ?? defaultOf("buildImage");
+    const solidQueue = read.oneOf("solidQueue", SOLID_QUEUE_MODES) ?? (read.has("solidQueue") ? undefined : defaultOf("solidQueue"));
+    const deployBackups = read.has("deployBackups") ? read.integer("deployBackups", DEPLOY_BACKUPS) : defaultOf("deployBackups");
+
     for (const key of ["cloudflareAccountId", "cloudflareZoneId"] as const) {
         const value = read.string(key);
         if (value !== undefined && !HEX32.test(value)) {
@@ -418,12 +434,6 @@ export function parseConfig(raw: RawConfig, stackName: string): ParseResult {
     }
 
     const tlsMode = read.oneOf("tlsMode", TLS_MODES) ?? (read.has("tlsMode") ? undefined : defaultOf("tlsMode"));
-    if (tlsMode === "acme" && webHosts !== undefined && webHosts > 1) {
-        problems.add(
-            "tlsMode",
-            `"acme" works with one web host only (Kamal: "SSL is only supported on a single server"); webHosts is ${webHosts}; use tlsMode "tunnel"`,
-        );
-    }
     const acmeOwner = read.autoBoolean("acmeRulesetOwner");
     if (acmeOwner === true && kind === "review") {
         problems.add("acmeRulesetOwner", "true is not allowed on a review stack: the zone ruleset must outlive it; let production or staging own it");
@@ -478,10 +488,7 @@ export function parseConfig(raw: RawConfig, stackName: string): ParseResult {
         protect: kind === "review" ? false : (protectSetting ?? kind === "production"),
         hetzner: {
             location: location!,
-            roles: {
-                web: { serverType: webServerType!, count: webHosts! },
-                job: { serverType: jobServerType!, count: jobHosts! },
-            },
+            serverType: serverType!,
             publicIpv4,
             tailscaleDirectUdp,
             sshPublicKeys: sshPublicKeys!.map((k) => k.trim()),
@@ -489,6 +496,13 @@ export function parseConfig(raw: RawConfig, stackName: string): ParseResult {
             replaceOnUserDataChange: kind === "review" || rollHosts,
         },
         registry: { server: registryServer, username: registryUsername!, image: image! },
+        deploy: {
+            appDir: appDir!,
+            ...(appVersion !== undefined ? { appVersion } : {}),
+            buildImage,
+            solidQueue: solidQueue!,
+            backupsKept: deployBackups!,
+        },
         cloudflare: {
             accountId: read.string("cloudflareAccountId")!,
             zoneId: read.string("cloudflareZoneId")!,

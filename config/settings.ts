@@ -2,18 +2,14 @@
 // secret values never enter this object (see config/load.ts for the secret Outputs).
 
 export type StackKind = "production" | "staging" | "review";
-export type Role = "web" | "job";
+/** Where Solid Queue runs: inside Puma, or in a `job` role container beside the web container. */
+export type SolidQueueMode = "puma" | "container";
 export type TlsMode = "acme" | "tunnel";
 export type DatabaseName = "primary" | "queue" | "cache" | "cable";
 export type R2Jurisdiction = "default" | "eu" | "fedramp";
 export type R2Location = "apac" | "eeur" | "enam" | "weur" | "wnam" | "oc";
 
 export const DATABASE_NAMES: readonly DatabaseName[] = ["primary", "queue", "cache", "cable"];
-
-export interface RoleSettings {
-    readonly serverType: string;
-    readonly count: number;
-}
 
 export interface Replication {
     /** Litestream duration strings, e.g. "1s", "720h". */
@@ -36,7 +32,8 @@ export interface Settings {
     readonly protect: boolean;
     readonly hetzner: {
         readonly location: string;
-        readonly roles: Readonly<Record<Role, RoleSettings>>;
+        /** ARM64 type of the stack's single host. */
+        readonly serverType: string;
         readonly publicIpv4: boolean;
         readonly tailscaleDirectUdp: boolean;
         readonly sshPublicKeys: readonly string[];
@@ -48,6 +45,17 @@ export interface Settings {
         readonly server: string;
         readonly username: string;
         readonly image: string;
+    };
+    readonly deploy: {
+        /** The app's checkout as configured (absolute, or relative to the project directory). */
+        readonly appDir: string;
+        /** The configured image tag; undefined: the checkout's commit, resolved by config/load.ts. */
+        readonly appVersion?: string;
+        /** Kamal builds and pushes the image (true) or only pulls an existing one (false). */
+        readonly buildImage: boolean;
+        readonly solidQueue: SolidQueueMode;
+        /** Pre-deploy database copies kept on the volume. */
+        readonly backupsKept: number;
     };
     readonly cloudflare: {
         readonly accountId: string;

@@ -1,8 +1,8 @@
 // Every physical name, derived from app + stack so that production, staging and any number of
 // pr-<n> stacks never collide. Lengths: app ≤ 20 and stack ≤ 10 ("production", "pr-999999"), so
-// the longest server name, "<app>-<stack>-web-50", is 39 chars: inside Hetzner's and Tailscale's
+// the server name "<app>-<stack>-web-1" is at most 37 chars: inside Hetzner's and Tailscale's
 // 63-char hostname label.
-import type { Role, Settings } from "../config/settings";
+import type { Settings } from "../config/settings";
 
 type Naming = Pick<Settings, "app" | "stack">;
 
@@ -11,9 +11,13 @@ export function stackPrefix(s: Naming): string {
     return `${s.app}-${s.stack}`;
 }
 
-/** Server name, also its Tailscale hostname (MagicDNS name) and its Pulumi resource name. */
-export function hostName(s: Naming, role: Role, index: number): string {
-    return `${stackPrefix(s)}-${role}-${index}`;
+/**
+ * The stack's single server: also its hostname, Tailscale hostname (MagicDNS name), Kamal host
+ * and Pulumi resource name. The "-web-1" suffix dates from multi-host stacks; kept because a new
+ * resource name would replace existing servers.
+ */
+export function hostName(s: Naming): string {
+    return `${stackPrefix(s)}-web-1`;
 }
 
 /** "a.example.com" → "pr-7-a.example.com": review names stay one label deep under the zone. */
@@ -22,8 +26,8 @@ export function prefixFirstLabel(prefix: string, hostname: string): string {
 }
 
 /** Labels put on every Hetzner resource; values obey Hetzner's label-value charset. */
-export function hetznerLabels(s: Naming & Pick<Settings, "project">, role?: Role): Record<string, string> {
-    return { app: s.app, stack: s.stack, "managed-by": s.project, ...(role ? { role } : {}) };
+export function hetznerLabels(s: Naming & Pick<Settings, "project">): Record<string, string> {
+    return { app: s.app, stack: s.stack, "managed-by": s.project };
 }
 
 /** Hetzner firewall of the stack's hosts. */
@@ -44,9 +48,4 @@ export function sshKeyName(s: Naming): string {
 /** "<app>-<stack>-r2": the stack's bucket-scoped R2 API token, as the Cloudflare dashboard lists it. */
 export function r2TokenName(s: Naming): string {
     return `${stackPrefix(s)}-r2`;
-}
-
-/** "<app>-<stack>-<role>-spread-<k>": the k-th (1-based) spread placement group of a role. */
-export function placementGroupName(s: Naming, role: Role, k: number): string {
-    return `${stackPrefix(s)}-${role}-spread-${k}`;
 }

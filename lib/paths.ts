@@ -1,6 +1,10 @@
-// Fixed paths shared by cloud-init, Kamal and Litestream, so the three can never disagree.
+// Facts of the host shared by cloud-init, Kamal and Litestream, so the three can never disagree.
 
-/** Where cloud-init mounts the storage volume on web host 1. */
+/** Where cloud-init mounts the storage volume on the host. */
 export const STORAGE_HOST_PATH = "/mnt/storage";
 /** Where the app and Litestream containers see it (Rails' default storage/ directory). */
 export const STORAGE_CONTAINER_PATH = "/rails/storage";
+/** The login Kamal deploys as: in the docker group, no sudo. */
+export const DEPLOY_USER = "deploy";
+/** uid of the app container's user (the `rails` user of Rails' generated Dockerfile). */
+export const APP_UID = 1000;

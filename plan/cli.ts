@@ -35,6 +35,7 @@ function summary(result: Extract<PlanResult, { ok: true }>, dir: string): string
         `stack ${result.stack} (config: ${result.source.file}), offline plan under mocks`,
         `  RAILS_ENV: ${String(result.outputs.railsEnv)}`,
         `  hostnames: ${(result.outputs.hostnames as string[]).join(", ")}`,
+        `  app version: ${String(result.outputs.deployedVersion)}`,
         `  resources: ${result.entries.length}`,
         ...[...counts].sort(([a], [b]) => a.localeCompare(b)).map(([type, n]) => `    ${String(n).padStart(3)}  ${type}`),
         `  invokes (cloud round trips in a real preview): ${result.invokes.length}`,

@@ -6,8 +6,14 @@ import * as YAML from "yaml";
 import { KEY_NAMES, KEYS, KeySpec, PROJECT } from "../config/keys";
 import { loadConfig } from "../config/load";
 import { configString, parseConfig, RawConfig } from "../config/parse";
-import { createStack } from "../program";
+import { CommitReader, readCheckoutCommit } from "../lib/app-checkout";
+import { createStack, StackResult } from "../program";
 import { recordingMocks, RecordedInvoke, RecordedResource } from "./mocks";
+
+// Draining the runtime's RPC queue is only exposed by this function, marked @internal (so absent
+// from the typings); test/config-load.spec.ts fails if an SDK update removes it.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+export const { waitForRPCs } = require("@pulumi/pulumi/runtime/settings") as { waitForRPCs: () => Promise<void> };
 
 /** Marker Pulumi puts on secret values it hands to mocks. */
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
@@ -141,8 +147,11 @@ function valueOf<T>(output: pulumi.Output<T>): Promise<T> {
     return new Promise((resolve) => output.apply((v) => (resolve(v), v)));
 }
 
-/** Runs the program under mocks. Invalid config returns the validation messages, nothing else runs. */
-export async function runPlan(stack: string, source: StackConfigSource): Promise<PlanResult> {
+/**
+ * Runs the program under mocks. Invalid config returns the validation messages, nothing else runs.
+ * `readCommit` reads the app's commit when appVersion is unset (the real run's reader by default).
+ */
+export async function runPlan(stack: string, source: StackConfigSource, readCommit: CommitReader = readCheckoutCommit): Promise<PlanResult> {
     const parsed = parseConfig(source, stack);
     if (!parsed.ok) return { ok: false, stack, errors: parsed.errors };
 
@@ -152,7 +161,7 @@ export async function runPlan(stack: string, source: StackConfigSource): Promise
 
     const created: { type: string; name: string; resource: pulumi.Resource; parent?: pulumi.Resource }[] = [];
     const options = new Map<string, RecordedOptions>();
-    let artifactOutputs: Record<string, pulumi.Output<string>> = {};
+    let artifactOutputs: StackResult["artifacts"] = {};
     const outputs = await pulumi.runtime.runInPulumiStack(async () => {
         pulumi.runtime.registerStackTransformation((args) => {
             created.push({ type: args.type, name: args.name, resource: args.resource, parent: args.opts.parent });
@@ -164,29 +173,29 @@ export async function runPlan(stack: string, source: StackConfigSource): Promise
             });
             return undefined;
         });
-        const result = createStack(loadConfig());
+        const result = createStack(loadConfig(readCommit));
         artifactOutputs = { ...result.artifacts };
         return result.outputs;
     });
 
-    // Registration is asynchronous: wait until every resource created so far has its URN.
-    for (let settled = 0; settled < created.length; ) {
-        const batch = created.slice(settled);
-        settled = created.length;
-        await Promise.all(batch.map((c) => valueOf(c.resource.urn)));
-    }
+    // Registration is asynchronous: wait until every RPC to the (mock) engine is done, the stack's
+    // own outputs included, so nothing is still in flight when a caller exits.
+    await waitForRPCs();
     const parentNames = new Map<string, string | null>();
     for (const c of created) {
         const parentUrn = c.parent ? await valueOf(c.parent.urn) : undefined;
         parentNames.set(`${c.type}\0${c.name}`, parentUrn ? parentUrn.slice(parentUrn.lastIndexOf("::") + 2) : null);
     }
     const artifacts: Record<string, string> = {};
-    for (const [file, output] of Object.entries(artifactOutputs).sort(([a], [b]) => a.localeCompare(b))) {
-        artifacts[file] = await valueOf(output);
+    for (const [file, output] of Object.entries(artifactOutputs)) {
+        const value: string | Readonly<Record<string, string>> = await valueOf<string | Readonly<Record<string, string>>>(output);
+        if (typeof value === "string") artifacts[file] = value;
+        else for (const [inner, content] of Object.entries(value)) artifacts[`${file}/${inner}`] = content;
     }
+    const sortedArtifacts = Object.fromEntries(Object.entries(artifacts).sort(([a], [b]) => a.localeCompare(b)));
     const entries = resources
         .filter((r) => r.type !== "pulumi:pulumi:Stack")
         .map((r) => ({ type: r.type, name: r.name, parent: parentNames.get(`${r.type}\0${r.name}`) ?? null, inputs: maskSecrets(r.inputs) }))
         .sort((a, b) => a.type.localeCompare(b.type) || a.name.localeCompare(b.name));
-    return { ok: true, stack, source, entries, resources, invokes, options, artifacts, outputs: revealSecrets(outputs) as Record<string, unknown> };
+    return { ok: true, stack, source, entries, resources, invokes, options, artifacts: sortedArtifacts, outputs: revealSecrets(outputs) as Record<string, unknown> };
 }

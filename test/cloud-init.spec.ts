@@ -15,7 +15,6 @@ const SCHEMA_PATH = path.join(ROOT, "..", "shared", "validators", "cloud-init-sc
 
 const webFacts: HostBootFacts = {
     hostname: "shop-staging-web-1",
-    role: "web",
     sshPublicKeys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKV286JWuyS1aPRw2tWmOIyy2cZoBXT01Z8lfb+fX4N8 deploy@example"],
     tailscaleTags: ["tag:rails-host", "tag:web"],
     tailscaleDirectUdp: true,
@@ -23,7 +22,6 @@ const webFacts: HostBootFacts = {
     tunnelToken: "TUNNEL-TOKEN-TEST",
     volume: { id: 4242, mountPath: STORAGE_HOST_PATH },
 };
-const jobFacts: HostBootFacts = { ...webFacts, hostname: "shop-staging-job-1", role: "job", tunnelToken: undefined, volume: undefined };
 
 type CloudConfig = {
     write_files: { path: string; content: string; permissions: string; defer?: boolean }[];
@@ -77,15 +75,7 @@ describe("cloud-init user-data renderer", () => {
         assert.match(file(config, "/etc/systemd/system/cloudflared-tunnel.service")!.content, /--token-file %d\/tunnel-token/);
     });
 
-    it("runs cloudflared on web hosts only and refuses a token for a job host", () => {
-        const job = parse(renderUserData(jobFacts));
-        assert.strictEqual(file(job, "/etc/cloudflared/tunnel-token"), undefined);
-        assert.strictEqual(file(job, "/etc/systemd/system/cloudflared-tunnel.service"), undefined);
-        assert.throws(() => renderUserData({ ...jobFacts, tunnelToken: "x" }), /tunnel token/);
-        assert.throws(() => renderUserData({ ...webFacts, tunnelToken: undefined }), /tunnel token/);
-    });
-
-    it("mounts the volume only where it is attached, and makes Docker require it", () => {
+    it("mounts the volume and makes Docker require it", () => {
         const web = parse(renderUserData(webFacts));
         const env = file(web, "/etc/rails-host/host.env")!.content;
         assert.ok(env.includes(`STORAGE_DEVICE='${volumeDevice(4242)}'`));
@@ -93,16 +83,13 @@ describe("cloud-init user-data renderer", () => {
         const dropIn = file(web, "/etc/systemd/system/docker.service.d/10-requires-storage.conf")!;
         assert.strictEqual(dropIn.content, `[Unit]\nRequiresMountsFor=${STORAGE_HOST_PATH}\n`);
         assert.strictEqual(dropIn.defer, true);
-        const job = parse(renderUserData(jobFacts));
-        assert.ok(!file(job, "/etc/rails-host/host.env")!.content.includes("STORAGE_DEVICE"));
-        assert.strictEqual(file(job, "/etc/systemd/system/docker.service.d/10-requires-storage.conf"), undefined);
     });
 
     it("passes the Tailscale and firewall settings to the bootstrap script", () => {
-        const env = file(parse(renderUserData({ ...jobFacts, tailscaleDirectUdp: false })), "/etc/rails-host/host.env")!.content;
+        const env = file(parse(renderUserData({ ...webFacts, tailscaleDirectUdp: false })), "/etc/rails-host/host.env")!.content;
         assert.ok(env.includes("TAILSCALE_TAGS='tag:rails-host,tag:web'"));
         assert.ok(env.includes("TAILSCALE_DIRECT_UDP='false'"));
-        assert.ok(env.includes("HOST_NAME='shop-staging-job-1'"));
+        assert.ok(env.includes("HOST_NAME='shop-staging-web-1'"));
     });
 
     it("rejects a value that could break out of the env file", () => {
@@ -123,8 +110,7 @@ describe("cloud-init validators (staging and production user-data)", function ()
 
     before(async () => {
         for (const stack of ["staging", "production"]) {
-            // Production with a job host, so both roles' user-data meet the validators.
-            const plan: OkPlan = await planFor(stack, stack === "production" ? { jobHosts: "1" } : {});
+            const plan: OkPlan = await planFor(stack);
             for (const [artifact, text] of Object.entries(plan.artifacts)) {
                 if (artifact.startsWith("cloud-init/")) rendered[`${stack}:${artifact}`] = text;
             }
@@ -133,9 +119,8 @@ describe("cloud-init validators (staging and production user-data)", function ()
     });
     after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-    it("covers web and job hosts", () => {
-        assert.ok(Object.keys(rendered).some((k) => k.startsWith("production:") && k.includes("-job-1")));
-        assert.ok(Object.keys(rendered).some((k) => k.startsWith("staging:") && k.includes("-web-1")));
+    it("covers both stacks", () => {
+        assert.deepStrictEqual(Object.keys(rendered).sort(), ["production:cloud-init/shop-production-web-1.yaml", "staging:cloud-init/shop-staging-web-1.yaml"]);
     });
 
     it("passes the cloud-init 26.1 JSON schema (draft-04)", () => {

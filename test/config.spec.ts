@@ -18,6 +18,7 @@ function raw(overrides: Record<string, string | undefined> = {}, secretKeys: str
         cloudflareAccountId: "0123456789abcdef0123456789abcdef",
         cloudflareZoneId: "fedcba9876543210fedcba9876543210",
         sshPublicKeys: JSON.stringify([KEY]),
+        appDir: "../shop",
         ...Object.fromEntries(SECRETS.map((k) => [k, `value-of-${k}`])),
     };
     for (const [k, v] of Object.entries(overrides)) {
@@ -107,7 +108,7 @@ describe("config: defaults derived from the stack", () => {
 
     it("freezes the settings", () => {
         const s = settings("staging");
-        assert.ok(Object.isFrozen(s) && Object.isFrozen(s.hetzner.roles.web) && Object.isFrozen(s.hostnames));
+        assert.ok(Object.isFrozen(s) && Object.isFrozen(s.deploy) && Object.isFrozen(s.hostnames));
     });
 });
 
@@ -115,8 +116,8 @@ describe("config: defaults derived from the stack", () => {
 const BAD_CONFIGS: { name: string; stack?: string; overrides: Record<string, string | undefined>; secretKeys?: string[]; expected: string[] }[] = [
     {
         name: "unknown key with a near miss",
-        overrides: { webHost: "2" },
-        expected: ["rails-stack:webHost: unknown key; did you mean webHosts?"],
+        overrides: { webServer: "cax21" },
+        expected: ["rails-stack:webServer: unknown key; did you mean webServerType?"],
     },
     {
         name: "unknown key",
@@ -125,8 +126,8 @@ const BAD_CONFIGS: { name: string; stack?: string; overrides: Record<string, str
     },
     {
         name: "integer that is not a number",
-        overrides: { webHosts: "two" },
-        expected: ['rails-stack:webHosts: "two" is not a whole number; allowed: 1 to 50'],
+        overrides: { volumeSize: "ten" },
+        expected: ['rails-stack:volumeSize: "ten" is not a whole number; allowed: 10 to 10240'],
     },
     {
         name: "boolean that is not a boolean",
@@ -145,8 +146,8 @@ const BAD_CONFIGS: { name: string; stack?: string; overrides: Record<string, str
     },
     {
         name: "unknown server type",
-        overrides: { jobServerType: "cax99" },
-        expected: ['rails-stack:jobServerType: "cax99" is not a Hetzner ARM64 server type: cax11, cax21, cax31, cax41'],
+        overrides: { webServerType: "cax99" },
+        expected: ['rails-stack:webServerType: "cax99" is not a Hetzner ARM64 server type: cax11, cax21, cax31, cax41'],
     },
     {
         name: "location without ARM64",
@@ -203,14 +204,48 @@ const BAD_CONFIGS: { name: string; stack?: string; overrides: Record<string, str
         expected: ['rails-stack:railsEnv: "development" is not deployable (the image is bundled without its gems); use production, staging or another name'],
     },
     {
-        name: "zero web hosts",
-        overrides: { webHosts: "0" },
-        expected: ["rails-stack:webHosts: 0 is out of range; allowed: 1 to 50"],
+        name: "a second web host, which could not see the SQLite databases",
+        overrides: { webHosts: "2" },
+        expected: [
+            "rails-stack:webHosts: is no longer a setting: the SQLite databases live on the volume of the stack's single host, and a second web host could not see them; remove it (scale up with webServerType)",
+        ],
     },
     {
-        name: "too many job hosts",
-        overrides: { jobHosts: "51" },
-        expected: ["rails-stack:jobHosts: 51 is out of range; allowed: 0 to 50"],
+        name: "dedicated job hosts, which could not see the SQLite databases",
+        overrides: { jobHosts: "1", jobServerType: "cax11" },
+        expected: [
+            "rails-stack:jobHosts: is no longer a setting: a dedicated job host could not see the SQLite databases on the app host's volume; remove it and choose where Solid Queue runs with solidQueue: puma or container",
+            "rails-stack:jobServerType: is no longer a setting: Solid Queue runs on the stack's single host (see solidQueue); remove it",
+        ],
+    },
+    {
+        name: "unknown Solid Queue placement",
+        overrides: { solidQueue: "host" },
+        expected: ['rails-stack:solidQueue: "host" is not allowed; allowed: puma, container'],
+    },
+    {
+        name: "app version that is not an image tag",
+        overrides: { appVersion: "v1.2 final" },
+        expected: [
+            "rails-stack:appVersion: \"v1.2 final\" is not a valid image tag; allowed: letters, digits, '_', '.' and '-', not starting with '.' or '-', at most 128 chars",
+        ],
+    },
+    {
+        name: "missing app directory setting",
+        overrides: { appDir: undefined },
+        expected: ["rails-stack:appDir: is required and missing; set it with: pulumi config set appDir <value>"],
+    },
+    {
+        name: "app directory Kamal's file mappings cannot carry",
+        overrides: { appDir: "C:\\apps\\shop" },
+        expected: [
+            "rails-stack:appDir: \"C:\\\\apps\\\\shop\" contains '\"', '\\', ':' or a newline, which Kamal's file mappings cannot carry; move or link the checkout",
+        ],
+    },
+    {
+        name: "pre-deploy backups out of range",
+        overrides: { deployBackups: "0" },
+        expected: ["rails-stack:deployBackups: 0 is out of range; allowed: 1 to 100"],
     },
     {
         name: "volume below Hetzner's minimum",
@@ -284,13 +319,6 @@ const BAD_CONFIGS: { name: string; stack?: string; overrides: Record<string, str
         expected: ['rails-stack:tlsMode: "letsencrypt" is not allowed; allowed: acme, tunnel'],
     },
     {
-        name: "acme with several web hosts",
-        overrides: { webHosts: "2" },
-        expected: [
-            'rails-stack:tlsMode: "acme" works with one web host only (Kamal: "SSL is only supported on a single server"); webHosts is 2; use tlsMode "tunnel"',
-        ],
-    },
-    {
         name: "review stack owning the zone ruleset",
         stack: "pr-3",
         overrides: { acmeRulesetOwner: "true" },
@@ -345,11 +373,11 @@ const BAD_CONFIGS: { name: string; stack?: string; overrides: Record<string, str
     },
     {
         name: "several problems at once, all reported",
-        overrides: { webServerType: "cpx31", location: "sin", webHosts: "-1" },
+        overrides: { webServerType: "cpx31", location: "sin", volumeSize: "-1" },
         expected: [
             'rails-stack:location: "sin" has no ARM64 (cax) servers; allowed: fsn1, nbg1, hel1',
             'rails-stack:webServerType: "cpx31" is an x86 type; only ARM64 types are allowed: cax11, cax21, cax31, cax41',
-            "rails-stack:webHosts: -1 is out of range; allowed: 1 to 50",
+            "rails-stack:volumeSize: -1 is out of range; allowed: 10 to 10240",
         ],
     },
 ];

@@ -8,7 +8,7 @@ import type { AddressInfo } from "net";
 import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
-import { firewallRules, placementGroups, serverResourceOptions, SERVER_IMAGE } from "../components/hosts";
+import { firewallRules, serverResourceOptions, SERVER_IMAGE } from "../components/hosts";
 import { DEVICE_CLEANUP_COMMAND } from "../components/tailnet";
 import { parseConfig } from "../config/parse";
 import type { Settings } from "../config/settings";
@@ -21,7 +21,6 @@ const SERVER = "hcloud:index/server:Server";
 const FIREWALL = "hcloud:index/firewall:Firewall";
 const ATTACHMENT = "hcloud:index/volumeAttachment:VolumeAttachment";
 const VOLUME = "hcloud:index/volume:Volume";
-const PLACEMENT = "hcloud:index/placementGroup:PlacementGroup";
 const KEY = "tailscale:index/tailnetKey:TailnetKey";
 const COMMAND = "command:local:Command";
 
@@ -50,17 +49,16 @@ describe("hosts under mocks", () => {
     let review: OkPlan;
     before(async () => {
         staging = await planFor("staging");
-        // With a job host, so that role is covered too (the committed stack has none: README, limitations).
-        production = await planFor("production", { jobHosts: "1" });
+        production = await planFor("production");
         review = await planFor("pr-7");
     });
 
-    it("creates ARM64 Ubuntu 24.04 servers, each with the firewall attached at creation", () => {
+    it("creates one ARM64 Ubuntu 24.04 server per stack, with the firewall attached at creation", () => {
         for (const plan of [staging, production, review]) {
             const firewall = resourcesOfType(plan, FIREWALL);
             assert.strictEqual(firewall.length, 1);
             const servers = resourcesOfType(plan, SERVER);
-            assert.ok(servers.length > 0);
+            assert.deepStrictEqual(servers.map((server) => server.name), [`shop-${plan.stack}-web-1`]);
             for (const server of servers) {
                 const inputs = plainInputs(server);
                 assert.match(String(inputs.serverType), /^cax\d+$/);
@@ -72,7 +70,6 @@ describe("hosts under mocks", () => {
                 assert.strictEqual((inputs.labels as Record<string, string>).stack, plan.stack);
             }
         }
-        assert.deepStrictEqual(resourcesOfType(production, SERVER).map((s) => s.name).sort(), ["shop-production-job-1", "shop-production-web-1"]);
     });
 
     it("opens no inbound TCP; only Tailscale's UDP port, and nothing when that is off", async () => {
@@ -83,7 +80,7 @@ describe("hosts under mocks", () => {
         assert.deepStrictEqual(plainInputs(resourcesOfType(closed, FIREWALL)[0]).rules ?? [], []);
     });
 
-    it("attaches the volume to web host 1 only and mounts it there", () => {
+    it("attaches the volume to the host and mounts it there", () => {
         for (const plan of [staging, production]) {
             const attachments = resourcesOfType(plan, ATTACHMENT);
             assert.strictEqual(attachments.length, 1);
@@ -95,7 +92,6 @@ describe("hosts under mocks", () => {
             const userData = plan.artifacts[`cloud-init/shop-${plan.stack}-web-1.yaml`];
             assert.match(userData, /STORAGE_DEVICE='\/dev\/disk\/by-id\/scsi-0HC_Volume_\d+'/);
         }
-        assert.doesNotMatch(production.artifacts["cloud-init/shop-production-job-1.yaml"], /STORAGE_DEVICE='/);
         assert.strictEqual(plainInputs(resourcesOfType(production, VOLUME)[0]).size, 40);
         assert.strictEqual(production.outputs.volumeMountPath, STORAGE_HOST_PATH);
     });
@@ -117,20 +113,6 @@ describe("hosts under mocks", () => {
         const keys = [staging, production, review].map((p) => plainInputs(resourcesOfType(p, "hcloud:index/sshKey:SshKey")[0]).publicKey);
         assert.strictEqual(new Set(keys).size, 3);
         for (const server of resourcesOfType(staging, SERVER)) assert.strictEqual((plainInputs(server).sshKeys as string[]).length, 1);
-    });
-
-    it("chunks spread placement groups in tens per role", async () => {
-        assert.strictEqual(resourcesOfType(staging, PLACEMENT).length, 0);
-        const big = await planFor("staging", { webHosts: "12", tlsMode: "tunnel" });
-        const groups = resourcesOfType(big, PLACEMENT);
-        assert.deepStrictEqual(groups.map((g) => g.name).sort(), ["shop-staging-web-spread-1", "shop-staging-web-spread-2"]);
-        const byGroup = new Map<number, number>();
-        for (const server of resourcesOfType(big, SERVER)) {
-            const id = plainInputs(server).placementGroupId as number;
-            byGroup.set(id, (byGroup.get(id) ?? 0) + 1);
-        }
-        assert.deepStrictEqual([...byGroup.values()].sort(), [10, 2].sort());
-        for (const g of groups) assert.strictEqual(plainInputs(g).type, "spread");
     });
 
     it("mints one pre-authorized, single-use, tagged key per host; ephemeral exactly on pr-7", () => {
@@ -174,7 +156,7 @@ describe("hosts under mocks", () => {
             assert.ok(secrets.length >= 2, "found the embedded secrets");
             const visible = [
                 stableJson(plan.entries),
-                stableJson({ hosts: plan.outputs.hosts, volumeId: plan.outputs.volumeId, volumeMountPath: plan.outputs.volumeMountPath }),
+                stableJson({ host: plan.outputs.host, volumeId: plan.outputs.volumeId, volumeMountPath: plan.outputs.volumeMountPath }),
                 ...Object.entries(plan.artifacts)
                     .filter(([artifact]) => !artifact.startsWith("cloud-init/"))
                     .map(([, text]) => text),
@@ -183,20 +165,12 @@ describe("hosts under mocks", () => {
         }
     });
 
-    it("outputs name, role, tailnet hostname, IPs and server id per host", () => {
-        const hosts = production.outputs.hosts as Record<string, unknown>[];
-        assert.deepStrictEqual(
-            hosts.map((h) => [h.name, h.role, h.tailnetHostname]),
-            [
-                ["shop-production-web-1", "web", "shop-production-web-1"],
-                ["shop-production-job-1", "job", "shop-production-job-1"],
-            ],
-        );
-        for (const h of hosts) {
-            assert.match(String(h.ipv4), /^203\.0\.113\./);
-            assert.match(String(h.ipv6), /^2001:db8:/);
-            assert.match(String(h.serverId), /^\d+$/);
-        }
+    it("outputs the host's name, tailnet hostname, IPs and server id", () => {
+        const host = production.outputs.host as Record<string, unknown>;
+        assert.deepStrictEqual([host.name, host.tailnetHostname], ["shop-production-web-1", "shop-production-web-1"]);
+        assert.match(String(host.ipv4), /^203\.0\.113\./);
+        assert.match(String(host.ipv6), /^2001:db8:/);
+        assert.match(String(host.serverId), /^\d+$/);
         assert.match(String(production.outputs.volumeId), /^\d+$/);
     });
 
@@ -235,21 +209,6 @@ describe("host policies (pure)", () => {
             [["in", "udp", "41641", ["0.0.0.0/0", "::/0"]]],
         );
         assert.deepStrictEqual(firewallRules(settingsFor("staging", { tailscaleDirectUdp: "false" })), []);
-    });
-
-    it("chunks placement groups by index, so adding hosts never moves one", () => {
-        const groups = placementGroups(settingsFor("staging", { webHosts: "21", jobHosts: "2", tlsMode: "tunnel" }));
-        assert.deepStrictEqual(
-            groups.map((g) => [g.name, g.hosts.length]),
-            [
-                ["shop-staging-web-spread-1", 10],
-                ["shop-staging-web-spread-2", 10],
-                ["shop-staging-web-spread-3", 1],
-                ["shop-staging-job-spread-1", 2],
-            ],
-        );
-        assert.strictEqual(groups[1].hosts[0], "shop-staging-web-11");
-        assert.deepStrictEqual(placementGroups(settingsFor("staging")), []);
     });
 });
 

@@ -27,7 +27,8 @@ describe("offline plan command", () => {
     for (const [stack, railsEnv] of [["staging", "staging"], ["production", "production"], ["pr-7", "staging"]]) {
         it(`plans ${stack} offline with RAILS_ENV ${railsEnv}`, () => {
             const out = path.join(tmp, stack);
-            const run = plan(["--stack", stack, "--out", out]);
+            // A pinned version: the plan would otherwise read the app's checkout, outside this repository.
+            const run = plan(["--stack", stack, "--out", out, "--set", "appVersion=v1"]);
             assert.strictEqual(run.status, 0, run.stderr);
             assert.match(run.stdout, new RegExp(`RAILS_ENV: ${railsEnv}\\n`));
             assert.match(run.stdout, /placeholder secrets: cloudflareApiToken, hcloudToken, railsMasterKey, registryPassword, tailscaleApiKey/);

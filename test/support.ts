@@ -1,16 +1,21 @@
 // Shared test helpers: run the offline plan in-process, find resources, gate external validators.
 import { execFileSync } from "child_process";
 import * as path from "path";
+import type { CommitReader } from "../lib/app-checkout";
 import { revealSecrets, runPlan, stackConfigFromFiles } from "../plan/run";
 import type { RecordedResource } from "../plan/mocks";
 
 export const ROOT = path.resolve(__dirname, "..");
 
+/** The commit the tests pretend the app's checkout is at: they never read a checkout outside the repo. */
+export const TEST_CHECKOUT_COMMIT = "5ca1ab1e0ddba11c0ffee0123456789abcdef012";
+export const testCheckout: CommitReader = () => ({ version: TEST_CHECKOUT_COMMIT });
+
 export type OkPlan = Extract<Awaited<ReturnType<typeof runPlan>>, { ok: true }>;
 
 /** The offline plan of a stack from its committed stack file, with raw-string config overrides. */
 export async function planFor(stack: string, overrides: Record<string, string> = {}): Promise<OkPlan> {
-    const result = await runPlan(stack, stackConfigFromFiles(ROOT, stack, overrides));
+    const result = await runPlan(stack, stackConfigFromFiles(ROOT, stack, overrides), testCheckout);
     if (!result.ok) throw new Error(`plan for ${stack} failed:\n${result.errors.join("\n")}`);
     return result;
 }

@@ -6,8 +6,7 @@ set -euo pipefail
 
 # shellcheck source=/dev/null
 . /etc/rails-host/host.env
-: "${HOST_NAME:?}" "${HOST_ROLE:?}" "${TAILSCALE_TAGS:?}" "${TAILSCALE_DIRECT_UDP:?}"
-STORAGE_DEVICE="${STORAGE_DEVICE:-}"
+: "${HOST_NAME:?}" "${TAILSCALE_TAGS:?}" "${TAILSCALE_DIRECT_UDP:?}" "${STORAGE_DEVICE:?}"
 
 readonly TAILSCALE_KEY_FILE=/etc/rails-host/tailscale-auth-key
 readonly KEYRINGS=/etc/apt/keyrings
@@ -57,17 +56,13 @@ install_agents() {
         2596A99EAAB33821893C0A79458CA832957F5868
     echo "deb [signed-by=$KEYRINGS/tailscale.gpg] https://pkgs.tailscale.com/stable/ubuntu noble main" \
         >/etc/apt/sources.list.d/tailscale.list
-    local packages=(tailscale)
-    if [ "$HOST_ROLE" = web ]; then
-        # Cloudflare's package key: the current one (rotated in 2025) and its predecessor.
-        install_keyring https://pkg.cloudflare.com/cloudflare-main.gpg "$KEYRINGS/cloudflare.gpg" \
-            CC94B39C77AE7342A68B89628A682D308D4E5E73 FBA8C0EE63617C5EED695C43254B391D8CACCBF8
-        echo "deb [signed-by=$KEYRINGS/cloudflare.gpg] https://pkg.cloudflare.com/cloudflared any main" \
-            >/etc/apt/sources.list.d/cloudflared.list
-        packages+=(cloudflared)
-    fi
+    # Cloudflare's package key: the current one (rotated in 2025) and its predecessor.
+    install_keyring https://pkg.cloudflare.com/cloudflare-main.gpg "$KEYRINGS/cloudflare.gpg" \
+        CC94B39C77AE7342A68B89628A682D308D4E5E73 FBA8C0EE63617C5EED695C43254B391D8CACCBF8
+    echo "deb [signed-by=$KEYRINGS/cloudflare.gpg] https://pkg.cloudflare.com/cloudflared any main" \
+        >/etc/apt/sources.list.d/cloudflared.list
     apt-get update -q
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${packages[@]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q tailscale cloudflared
 }
 
 # Same policy as the Hetzner firewall, as defense in depth: nothing inbound but the tailnet and,
@@ -136,10 +131,6 @@ setup_docker
 install_agents
 setup_ufw
 join_tailnet
-if [ "$HOST_ROLE" = web ]; then
-    start_tunnel
-fi
-if [ -n "$STORAGE_DEVICE" ]; then
-    mount_storage
-fi
+start_tunnel
+mount_storage
 log "done"

@@ -1,0 +1,166 @@
+#!/bin/bash
+# The deploy step of `pulumi up` (components/deploy.ts runs it; docs/deploy.md explains it): writes
+# the stack's rendered Kamal set into a per-stack directory outside the app's checkout, checks the
+# app (deploy/doctor.ts), waits until the host answers over SSH and cloud-init has finished, runs
+# `kamal setup` from the app's checkout, and reboots an accessory whose settings changed.
+#
+# Everything arrives in the environment (set by the Command from the stack config):
+#   RAILS_STACK_STACK, RAILS_STACK_SERVICE, RAILS_STACK_RAILS_ENV  destination, Kamal service, RAILS_ENV
+#   RAILS_STACK_APP_DIR        the app's checkout (relative to the project directory or absolute)
+#   RAILS_STACK_VERSION        the image tag; empty when it could not be resolved, then
+#   RAILS_STACK_VERSION_PROBLEM  says why
+#   RAILS_STACK_BUILD          true: Kamal builds and pushes; false: it only pulls
+#   RAILS_STACK_HOST           the host (its SSH user and port are in the set's ssh_config)
+#   RAILS_STACK_WAIT_SECONDS   how long the host may take to answer and finish cloud-init
+#   RAILS_STACK_FILES          the set's relative paths; RAILS_STACK_FILE_<i> the i-th file's content
+#   RAILS_STACK_SECRET_NAMES   every secret the set reads; each is a variable of this environment
+#   RAILS_STACK_ACCESSORIES    one line per accessory: <name> <container> <digest> <secret names...>
+# and, from the deployer's own environment (never stored in Pulumi state):
+#   RAILS_STACK_KAMAL          Kamal's executable (default: the app's bin/kamal)
+#   RAILS_STACK_STATE_DIR      where the per-stack directories live (default ~/.local/state/rails-stack)
+# Secret values stay in the environment: never on a command line, never printed.
+set -euo pipefail
+
+log() { printf 'deploy: %s\n' "$*" >&2; }
+fail() {
+    printf 'deploy: error: %s\n' "$*" >&2
+    exit 1
+}
+
+for name in RAILS_STACK_STACK RAILS_STACK_SERVICE RAILS_STACK_RAILS_ENV RAILS_STACK_APP_DIR RAILS_STACK_BUILD \
+    RAILS_STACK_HOST RAILS_STACK_WAIT_SECONDS RAILS_STACK_FILES; do
+    [ -n "${!name:-}" ] || fail "$name is not set (run this script through the stack's deploy Command)"
+done
+stack="$RAILS_STACK_STACK"
+host="$RAILS_STACK_HOST"
+project="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# Relative paths in the stack config (appDir) are relative to the project.
+cd "$project"
+
+sha256() {
+    if command -v sha256sum >/dev/null; then sha256sum; else shasum -a 256; fi | cut -d' ' -f1
+}
+
+# --- The app, its version and Kamal -------------------------------------------------------------
+[ -d "$RAILS_STACK_APP_DIR" ] ||
+    fail "app directory $RAILS_STACK_APP_DIR does not exist (rails-stack:appDir, relative to $project); point appDir at the app's checkout"
+app_dir="$(cd "$RAILS_STACK_APP_DIR" && pwd)"
+version="${RAILS_STACK_VERSION:-}"
+[ -n "$version" ] || fail "${RAILS_STACK_VERSION_PROBLEM:-no app version}"
+push_flags=()
+if [ "$RAILS_STACK_BUILD" = true ]; then
+    # Kamal builds the checkout's HEAD and tags it with $version: they must be the same commit.
+    head="$(git -C "$app_dir" rev-parse HEAD 2>/dev/null)" || fail "$app_dir is not a git checkout; Kamal builds from git (or set buildImage: false)"
+    wanted="$(git -C "$app_dir" rev-parse --verify --quiet "$version^{commit}" 2>/dev/null)" || wanted=""
+    [ "$wanted" = "$head" ] ||
+        fail "appVersion $version is not the commit checked out in $app_dir (HEAD is $head): check it out, or unset appVersion to deploy HEAD"
+else
+    push_flags=(--skip-push)
+fi
+kamal="${RAILS_STACK_KAMAL:-$app_dir/bin/kamal}"
+[ -x "$kamal" ] || fail "Kamal not found at $kamal: add it to the app (bundle binstubs kamal) or set RAILS_STACK_KAMAL to its executable"
+for name in ${RAILS_STACK_SECRET_NAMES:-}; do
+    [ -n "${!name:-}" ] || fail "secret $name is empty in the deploy step's environment"
+done
+
+# --- The rendered set, in a per-stack directory outside the app's checkout ----------------------
+state_root="${RAILS_STACK_STATE_DIR:-${XDG_STATE_HOME:-$HOME/.local/state}/rails-stack}"
+dir="$state_root/$RAILS_STACK_SERVICE-$stack"
+case "$dir" in
+*'"'* | *\\* | *:*) fail "the set's directory $dir contains '\"', '\\' or ':', which deploy.yml cannot carry; set RAILS_STACK_STATE_DIR" ;;
+esac
+mkdir -p "$state_root"
+rm -rf "$dir.new"
+mkdir -m 0700 "$dir.new"
+i=0
+for file in $RAILS_STACK_FILES; do
+    var="RAILS_STACK_FILE_$i"
+    [ -n "${!var+set}" ] || fail "$var (the content of $file) is not set"
+    mkdir -p "$(dirname "$dir.new/$file")"
+    printf '%s' "${!var}" >"$dir.new/$file"
+    i=$((i + 1))
+done
+chmod 0700 "$dir.new/hooks/pre-deploy"
+rm -rf "$dir"
+mv "$dir.new" "$dir"
+log "wrote the Kamal set of $stack to $dir"
+
+# --- The app itself: every problem at once, before anything changes ------------------------------
+node "$project/launch.js" deploy/doctor-cli --app-dir "$app_dir" --rails-env "$RAILS_STACK_RAILS_ENV" --litestream "$dir/litestream.yml" ||
+    fail "the app in $app_dir is not ready for RAILS_ENV=$RAILS_STACK_RAILS_ENV (problems above; npm run doctor -- --stack $stack)"
+
+# --- The host ------------------------------------------------------------------------------------
+# User, port and host-key policy come from the set's ssh_config, which Kamal reads too.
+on_host() {
+    local words
+    printf -v words '%q ' "$@"
+    ssh -F "$dir/ssh_config" -o BatchMode=yes -o ConnectTimeout=10 "$host" "$words"
+}
+
+wait_for_host() {
+    local deadline=$((SECONDS + RAILS_STACK_WAIT_SECONDS)) interval="${RAILS_STACK_WAIT_INTERVAL:-5}"
+    log "waiting for $host to answer over SSH (up to ${RAILS_STACK_WAIT_SECONDS}s)"
+    until on_host true 2>/dev/null; do
+        [ "$SECONDS" -lt "$deadline" ] ||
+            fail "host $host did not answer over SSH within ${RAILS_STACK_WAIT_SECONDS}s: is this machine on the tailnet, and does the tailnet policy let it in as deploy? (docs/deploy.md)"
+        sleep "$interval"
+    done
+    local remaining=$((deadline - SECONDS)) status=0
+    [ "$remaining" -gt 0 ] || remaining=1
+    log "waiting for cloud-init to finish on $host"
+    on_host timeout "$remaining" cloud-init status --wait >/dev/null || status=$?
+    case "$status" in
+    0) ;;
+    2) log "cloud-init on $host finished with recoverable errors; continuing" ;;
+    124) fail "cloud-init on $host was still running after ${RAILS_STACK_WAIT_SECONDS}s (see cloud-init status --long there)" ;;
+    *)
+        on_host cloud-init status --long >&2 || true
+        fail "cloud-init on $host finished with errors (exit $status); its report is above"
+        ;;
+    esac
+}
+wait_for_host
+
+# Accessories that exist before `kamal setup` are skipped by it: remember which, to reboot those
+# whose settings changed. One that setup boots fresh already runs the new settings.
+existing_accessories=()
+while read -r name container _; do
+    [ -n "$name" ] || continue
+    if on_host docker container inspect "$container" >/dev/null 2>&1; then existing_accessories+=("$name"); fi
+done <<<"${RAILS_STACK_ACCESSORIES:-}"
+
+kamal_run() {
+    (cd "$app_dir" && RAILS_STACK_KAMAL_DIR="$dir" "$kamal" "$@" -c "$dir/deploy.yml" -d "$stack")
+}
+
+# --- Kamal ---------------------------------------------------------------------------------------
+# `kamal setup` is safe to re-run (server bootstrap only checks Docker; existing accessories are
+# skipped), so the same command serves the first deploy and every later one.
+log "kamal setup of $RAILS_STACK_SERVICE $version on $host (RAILS_ENV=$RAILS_STACK_RAILS_ENV)"
+status=0
+kamal_run setup --version "$version" "${push_flags[@]}" 2>&1 | tee "$dir/kamal.log" || status=${PIPESTATUS[0]}
+if [ "$status" -ne 0 ]; then
+    if grep -q "Deploy lock found" "$dir/kamal.log"; then
+        log "a deploy lock is held on $host: if no other deploy is running, release it with"
+        log "  (cd $app_dir && RAILS_STACK_KAMAL_DIR=$dir $kamal lock release -c $dir/deploy.yml -d $stack)"
+    fi
+    fail "kamal setup failed with exit code $status (its output is above and in $dir/kamal.log)"
+fi
+
+while read -r name container digest secrets; do
+    [ -n "$name" ] || continue
+    fingerprint="$(
+        printf '%s\n' "$digest"
+        for secret in $secrets; do printf '%s\n' "${!secret}"; done
+    )"
+    fingerprint="$(printf '%s' "$fingerprint" | sha256)"
+    stored="$(on_host cat ".rails-stack/$RAILS_STACK_SERVICE-$stack/$name.fingerprint" 2>/dev/null)" || stored=""
+    if [[ " ${existing_accessories[*]} " == *" $name "* && "$stored" != "$fingerprint" ]]; then
+        log "the settings of accessory $name changed: rebooting $container"
+        kamal_run accessory reboot "$name" || fail "kamal accessory reboot $name failed"
+    fi
+    on_host mkdir -p ".rails-stack/$RAILS_STACK_SERVICE-$stack"
+    printf '%s\n' "$fingerprint" | on_host tee ".rails-stack/$RAILS_STACK_SERVICE-$stack/$name.fingerprint" >/dev/null
+done <<<"${RAILS_STACK_ACCESSORIES:-}"
+
+log "$RAILS_STACK_SERVICE $version runs on $host with RAILS_ENV=$RAILS_STACK_RAILS_ENV"
