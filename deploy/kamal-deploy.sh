@@ -144,7 +144,8 @@ if [ "$status" -ne 0 ]; then
         log "a deploy lock is held on $host: if no other deploy is running, release it with"
         log "  (cd $app_dir && RAILS_STACK_KAMAL_DIR=$dir $kamal lock release -c $dir/deploy.yml -d $stack)"
     fi
-    fail "kamal setup failed with exit code $status (its output is above and in $dir/kamal.log)"
+    log "error: kamal setup failed with exit code $status (its output is above and in $dir/kamal.log)"
+    exit "$status"
 fi
 
 while read -r name container digest secrets; do

@@ -8,3 +8,8 @@ export const STORAGE_CONTAINER_PATH = "/rails/storage";
 export const DEPLOY_USER = "deploy";
 /** uid of the app container's user (the `rails` user of Rails' generated Dockerfile). */
 export const APP_UID = 1000;
+/**
+ * kamal-proxy publishes its ports on this address only: cloudflared, on the same host, reaches it
+ * there, and Docker's published ports (which bypass ufw) are reachable from nowhere else.
+ */
+export const PROXY_BIND_IP = "127.0.0.1";

@@ -31,6 +31,9 @@ export interface RecordedOptions {
     readonly protect: boolean;
     readonly deleteBeforeReplace: boolean;
     readonly ignoreChanges: readonly string[];
+    /** Explicit dependencies, as `<type>::<name>`. */
+    readonly dependsOn: readonly string[];
+    readonly additionalSecretOutputs: readonly string[];
 }
 
 export interface PlanEntry {
@@ -147,33 +150,45 @@ function valueOf<T>(output: pulumi.Output<T>): Promise<T> {
     return new Promise((resolve) => output.apply((v) => (resolve(v), v)));
 }
 
-/**
- * Runs the program under mocks. Invalid config returns the validation messages, nothing else runs.
- * `readCommit` reads the app's commit when appVersion is unset (the real run's reader by default).
- */
-export async function runPlan(stack: string, source: StackConfigSource, readCommit: CommitReader = readCheckoutCommit): Promise<PlanResult> {
+export interface PlanOptions {
+    /** Reads the app's commit when appVersion is unset (default: the real run's reader). */
+    readonly readCommit?: CommitReader;
+    /** Wraps the recording mocks, e.g. to add latency (plan/critical-path.ts). */
+    readonly wrapMocks?: (mocks: pulumi.runtime.Mocks) => pulumi.runtime.Mocks;
+}
+
+/** Runs the program under mocks. Invalid config returns the validation messages, nothing else runs. */
+export async function runPlan(stack: string, source: StackConfigSource, options: PlanOptions = {}): Promise<PlanResult> {
     const parsed = parseConfig(source, stack);
     if (!parsed.ok) return { ok: false, stack, errors: parsed.errors };
 
     const resources: RecordedResource[] = [];
     const invokes: RecordedInvoke[] = [];
-    await useMockedStack(stack, source, recordingMocks(resources, invokes));
+    const mocks = recordingMocks(resources, invokes);
+    await useMockedStack(stack, source, options.wrapMocks ? options.wrapMocks(mocks) : mocks);
 
     const created: { type: string; name: string; resource: pulumi.Resource; parent?: pulumi.Resource }[] = [];
-    const options = new Map<string, RecordedOptions>();
+    const recordedOptions = new Map<string, RecordedOptions>();
+    const keyOf = new Map<pulumi.Resource, string>();
     let artifactOutputs: StackResult["artifacts"] = {};
     const outputs = await pulumi.runtime.runInPulumiStack(async () => {
         pulumi.runtime.registerStackTransformation((args) => {
             created.push({ type: args.type, name: args.name, resource: args.resource, parent: args.opts.parent });
+            const key = `${args.type}::${args.name}`;
+            keyOf.set(args.resource, key);
             const opts = args.opts as pulumi.CustomResourceOptions;
-            options.set(`${args.type}::${args.name}`, {
+            // The program passes resources directly (never Outputs of them), so these are plain values.
+            const dependsOn = ([] as unknown[]).concat(opts.dependsOn ?? []) as pulumi.Resource[];
+            recordedOptions.set(key, {
                 protect: opts.protect === true,
                 deleteBeforeReplace: opts.deleteBeforeReplace === true,
                 ignoreChanges: opts.ignoreChanges ?? [],
+                dependsOn: dependsOn.map((r) => keyOf.get(r) ?? "(unknown)").sort(),
+                additionalSecretOutputs: opts.additionalSecretOutputs ?? [],
             });
             return undefined;
         });
-        const result = createStack(loadConfig(readCommit));
+        const result = createStack(loadConfig(options.readCommit ?? readCheckoutCommit));
         artifactOutputs = { ...result.artifacts };
         return result.outputs;
     });
@@ -197,5 +212,5 @@ export async function runPlan(stack: string, source: StackConfigSource, readComm
         .filter((r) => r.type !== "pulumi:pulumi:Stack")
         .map((r) => ({ type: r.type, name: r.name, parent: parentNames.get(`${r.type}\0${r.name}`) ?? null, inputs: maskSecrets(r.inputs) }))
         .sort((a, b) => a.type.localeCompare(b.type) || a.name.localeCompare(b.name));
-    return { ok: true, stack, source, entries, resources, invokes, options, artifacts: sortedArtifacts, outputs: revealSecrets(outputs) as Record<string, unknown> };
+    return { ok: true, stack, source, entries, resources, invokes, options: recordedOptions, artifacts: sortedArtifacts, outputs: revealSecrets(outputs) as Record<string, unknown> };
 }

@@ -5,7 +5,7 @@
 import { createHash } from "crypto";
 import * as YAML from "yaml";
 import type { Settings, SolidQueueMode, TlsMode } from "../config/settings";
-import { APP_UID, DEPLOY_USER, STORAGE_CONTAINER_PATH, STORAGE_HOST_PATH } from "../lib/paths";
+import { APP_UID, DEPLOY_USER, PROXY_BIND_IP, STORAGE_CONTAINER_PATH, STORAGE_HOST_PATH } from "../lib/paths";
 import { projectFile } from "../lib/project";
 import { shellEnv } from "../lib/shell-env";
 import type { ActiveStorageSettings } from "./active-storage";
@@ -25,8 +25,6 @@ export const HEALTHCHECK_PATH = "/up";
 export const ASSET_PATH = "/rails/public/assets";
 /** Solid Queue's supervisor in Rails 8 (`bin/jobs`), run by the `job` role in container mode. */
 export const JOBS_COMMAND = "bin/jobs";
-/** kamal-proxy publishes 80/443 on loopback only: cloudflared reaches it there, nobody else can. */
-export const PROXY_BIND_IP = "127.0.0.1";
 
 /** Secret env names of the app and of Kamal itself (values: stack secrets, never in a file). */
 export const KAMAL_SECRET_ENV = {

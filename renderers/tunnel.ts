@@ -2,6 +2,7 @@
 // configuration-rule expression and the Workers route patterns of the ACME HTTP-01 bypass.
 import * as YAML from "yaml";
 import type { TlsMode } from "../config/settings";
+import { PROXY_BIND_IP } from "../lib/paths";
 
 /** Where Let's Encrypt fetches HTTP-01 tokens (RFC 8555 §8.3). */
 export const ACME_CHALLENGE_PREFIX = "/.well-known/acme-challenge/";
@@ -14,9 +15,9 @@ export const ACME_CHALLENGE_PREFIX = "/.well-known/acme-challenge/";
 export const ACME_CHALLENGE_PATH_REGEX = `^${ACME_CHALLENGE_PREFIX.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`;
 
 /** kamal-proxy's plain-HTTP listener: ACME challenges, and the whole app in `tunnel` mode. */
-export const ORIGIN_HTTP = "http://localhost:80";
+export const ORIGIN_HTTP = `http://${PROXY_BIND_IP}:80`;
 /** kamal-proxy's TLS listener with the Let's Encrypt certificate (`acme` mode). */
-export const ORIGIN_HTTPS = "https://localhost:443";
+export const ORIGIN_HTTPS = `https://${PROXY_BIND_IP}:443`;
 /** cloudflared's required last rule: anything no hostname rule claimed. */
 export const CATCH_ALL_SERVICE = "http_status:404";
 

@@ -66,16 +66,16 @@ describe("edge: ingress renderer", () => {
 
     it("acme: challenge rule, then the app over TLS with SNI = hostname, then 404, per hostname in order", () => {
         assert.deepStrictEqual(renderIngress(["a.example.com", "b.example.com"], "acme"), [
-            { hostname: "a.example.com", path: "^/\\.well-known/acme-challenge/", service: "http://localhost:80" },
-            { hostname: "a.example.com", service: "https://localhost:443", originRequest: { originServerName: "a.example.com" } },
-            { hostname: "b.example.com", path: "^/\\.well-known/acme-challenge/", service: "http://localhost:80" },
-            { hostname: "b.example.com", service: "https://localhost:443", originRequest: { originServerName: "b.example.com" } },
+            { hostname: "a.example.com", path: "^/\\.well-known/acme-challenge/", service: "http://127.0.0.1:80" },
+            { hostname: "a.example.com", service: "https://127.0.0.1:443", originRequest: { originServerName: "a.example.com" } },
+            { hostname: "b.example.com", path: "^/\\.well-known/acme-challenge/", service: "http://127.0.0.1:80" },
+            { hostname: "b.example.com", service: "https://127.0.0.1:443", originRequest: { originServerName: "b.example.com" } },
             { service: "http_status:404" },
         ]);
     });
 
     it("tunnel: only the app over plain HTTP, then 404", () => {
-        assert.deepStrictEqual(renderIngress(["a.example.com"], "tunnel"), [{ hostname: "a.example.com", service: "http://localhost:80" }, { service: "http_status:404" }]);
+        assert.deepStrictEqual(renderIngress(["a.example.com"], "tunnel"), [{ hostname: "a.example.com", service: "http://127.0.0.1:80" }, { service: "http_status:404" }]);
     });
 
     it("a request hits the rule cloudflared would pick", () => {
@@ -85,8 +85,8 @@ describe("edge: ingress renderer", () => {
         assert.strictEqual(matchIngress(acme, "shop.example.com", "/orders/7"), acme[1]);
         assert.strictEqual(matchIngress(acme, "other.example.com", "/.well-known/acme-challenge/tok3n")?.service, "http_status:404");
         const tunnel = renderIngress(["shop.example.com"], "tunnel");
-        assert.strictEqual(matchIngress(tunnel, "shop.example.com", "/.well-known/acme-challenge/tok3n")?.service, "http://localhost:80");
-        assert.strictEqual(matchIngress(tunnel, "shop.example.com", "/orders/7")?.service, "http://localhost:80");
+        assert.strictEqual(matchIngress(tunnel, "shop.example.com", "/.well-known/acme-challenge/tok3n")?.service, "http://127.0.0.1:80");
+        assert.strictEqual(matchIngress(tunnel, "shop.example.com", "/orders/7")?.service, "http://127.0.0.1:80");
         assert.strictEqual(matchIngress(tunnel, "other.example.com", "/")?.service, "http_status:404");
     });
 
@@ -186,14 +186,14 @@ describe("edge: resources under mocks", () => {
         assert.strictEqual(ingressOf(plan).length, 5);
     });
 
-    it("tunnel mode: no ACME layer at all, and the app rule targets http://localhost:80", async () => {
+    it("tunnel mode: no ACME layer at all, and the app rule targets http://127.0.0.1:80", async () => {
         for (const stack of ["staging", "production"]) {
             const plan = await planFor(stack, { tlsMode: "tunnel", acmeRulesetOwner: "true" });
             assert.strictEqual(resourcesOfType(plan, RULESET).length, 0, `${stack}: ruleset`);
             assert.strictEqual(resourcesOfType(plan, ROUTE).length, 0, `${stack}: workers routes`);
             const ingress = ingressOf(plan);
             assert.ok(ingress.every((r) => r.path === undefined && r.originRequest === undefined), `${stack}: ACME ingress`);
-            assert.deepStrictEqual(ingress[0], { hostname: (plan.outputs.hostnames as string[])[0], service: "http://localhost:80" });
+            assert.deepStrictEqual(ingress[0], { hostname: (plan.outputs.hostnames as string[])[0], service: "http://127.0.0.1:80" });
             assert.strictEqual(resourcesOfType(plan, DNS).length, (plan.outputs.hostnames as string[]).length);
         }
     });

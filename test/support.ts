@@ -15,7 +15,7 @@ export type OkPlan = Extract<Awaited<ReturnType<typeof runPlan>>, { ok: true }>;
 
 /** The offline plan of a stack from its committed stack file, with raw-string config overrides. */
 export async function planFor(stack: string, overrides: Record<string, string> = {}): Promise<OkPlan> {
-    const result = await runPlan(stack, stackConfigFromFiles(ROOT, stack, overrides), testCheckout);
+    const result = await runPlan(stack, stackConfigFromFiles(ROOT, stack, overrides), { readCommit: testCheckout });
     if (!result.ok) throw new Error(`plan for ${stack} failed:\n${result.errors.join("\n")}`);
     return result;
 }
@@ -47,4 +47,15 @@ export function haveTool(command: string, versionArgs: string[] = ["--version"])
         if (process.env.REQUIRE_VALIDATORS === "1") throw new Error(`${command} is required (REQUIRE_VALIDATORS=1) but not installed`);
         return false;
     }
+}
+
+/**
+ * Kamal's executable, from RAILS_STACK_KAMAL (the setting the deploy step reads too), or undefined
+ * when unset; REQUIRE_VALIDATORS=1 makes its absence a failure instead of a skip.
+ */
+export function kamalExecutable(): string | undefined {
+    const kamal = process.env.RAILS_STACK_KAMAL;
+    if (kamal && haveTool(kamal, ["version"])) return kamal;
+    if (process.env.REQUIRE_VALIDATORS === "1") throw new Error("RAILS_STACK_KAMAL must name Kamal's executable (REQUIRE_VALIDATORS=1)");
+    return undefined;
 }

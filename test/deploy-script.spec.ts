@@ -1,0 +1,237 @@
+// deploy/kamal-deploy.sh, the script the deploy Command runs, exercised with recording stand-ins
+// for SSH (the host) and Kamal, with the environment the Command really passes (from the offline
+// plan) and the real app checker on fixture apps. The rehearsal spec runs the real Kamal.
+import * as assert from "assert";
+import { execFileSync, spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { DEPLOY_COMMAND } from "../components/deploy";
+import { KAMAL_FILES } from "../renderers/kamal";
+import { haveTool, OkPlan, plainInputs, planFor, resourcesOfType, ROOT } from "./support";
+
+const SCRIPT = path.join(ROOT, DEPLOY_COMMAND.split(" ")[1]);
+
+/** A host stand-in: answers per FAKE_* knobs, keeps the remote home under FAKE_HOME, logs every command. */
+const FAKE_SSH = `#!/bin/bash
+set -u
+cmd="\${@: -1}"
+host="\${@: -2:1}"
+printf '%s %s\\n' "$host" "$cmd" >>"$FAKE_LOG/ssh.log"
+eval "set -- $cmd"
+case "$1" in
+true)
+    n=$(($(cat "$FAKE_LOG/attempts" 2>/dev/null || echo 0) + 1))
+    echo "$n" >"$FAKE_LOG/attempts"
+    [ "$n" -gt "\${FAKE_UP_AFTER:-0}" ] || exit 255 ;;
+timeout) exit "\${FAKE_CLOUD_INIT_STATUS:-0}" ;;
+cloud-init) echo "status: error"; echo "errors: bootstrap step mount_storage failed"; exit 1 ;;
+docker) [ "\${FAKE_ACCESSORY_EXISTS:-0}" = 1 ] ;;
+cat) cat "$FAKE_HOME/$2" ;;
+mkdir) mkdir -p "$FAKE_HOME/$3" ;;
+tee) cat >"$FAKE_HOME/$2" ;;
+*) echo "fake ssh: unexpected command: $cmd" >&2; exit 99 ;;
+esac
+`;
+
+/** A Kamal stand-in: records its directory, arguments and which secrets it received (names only). */
+const FAKE_KAMAL = `#!/bin/bash
+{
+    printf 'cwd=%s\\n' "$PWD"
+    printf 'dir=%s\\n' "$RAILS_STACK_KAMAL_DIR"
+    printf 'args=%s\\n' "$*"
+    for name in $RAILS_STACK_SECRET_NAMES; do [ -n "\${!name:-}" ] && printf 'secret=%s\\n' "$name"; done
+} >>"$FAKE_LOG/kamal.log"
+[ -f "$RAILS_STACK_KAMAL_DIR/deploy.yml" ] || { echo "fake kamal: no deploy.yml" >&2; exit 98; }
+if [ "\${FAKE_KAMAL_LOCK:-0}" = 1 ]; then echo "  ERROR (Kamal::Cli::LockError): Deploy lock found. Run 'kamal lock help' for more information"; exit 1; fi
+echo "fake kamal: $1 done"
+exit "\${FAKE_KAMAL_EXIT:-0}"
+`;
+
+interface Run {
+    status: number | null;
+    output: string;
+    seconds: number;
+    ssh: string[];
+    kamal: string[];
+}
+
+describe("deploy script with recording stand-ins", function () {
+    let tmp: string;
+    let plan: OkPlan;
+    let baseEnv: Record<string, string>;
+    let secretValues: string[];
+    let commit: string;
+
+    before(async function () {
+        if (!haveTool("git") || !haveTool("bash")) this.skip();
+        tmp = fs.mkdtempSync(path.join(os.tmpdir(), "deploy-script-"));
+        plan = await planFor("staging");
+        const [command] = resourcesOfType(plan, "command:local:Command").filter((c) => c.name.endsWith("-deploy-kamal"));
+        baseEnv = plainInputs(command).environment as Record<string, string>;
+        secretValues = baseEnv.RAILS_STACK_SECRET_NAMES.split(" ").map((name) => baseEnv[name]);
+        // The app: the healthy fixture, committed, so Kamal could build its HEAD.
+        const app = path.join(tmp, "app");
+        fs.cpSync(path.join(ROOT, "test", "fixtures", "apps", "healthy"), app, { recursive: true });
+        const git = (...args: string[]) => execFileSync("git", ["-C", app, ...args], { encoding: "utf8", env: { ...process.env, GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@example.com", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@example.com" } }).trim();
+        git("init", "-q");
+        git("add", ".");
+        git("commit", "-qm", "app");
+        commit = git("rev-parse", "HEAD");
+        fs.mkdirSync(path.join(tmp, "bin"));
+        fs.writeFileSync(path.join(tmp, "bin", "ssh"), FAKE_SSH, { mode: 0o755 });
+        fs.writeFileSync(path.join(tmp, "kamal"), FAKE_KAMAL, { mode: 0o755 });
+    });
+    after(() => tmp && fs.rmSync(tmp, { recursive: true, force: true }));
+
+    /** Runs the script as the Command would, with overrides, in a fresh log/home/state. */
+    function deploy(name: string, overrides: Record<string, string> = {}): Run {
+        const log = path.join(tmp, name);
+        fs.mkdirSync(path.join(log, "home"), { recursive: true });
+        const env: Record<string, string> = {
+            ...baseEnv,
+            PATH: `${path.join(tmp, "bin")}:${process.env.PATH}`,
+            HOME: path.join(log, "home"),
+            RAILS_STACK_APP_DIR: path.join(tmp, "app"),
+            RAILS_STACK_VERSION: commit,
+            RAILS_STACK_KAMAL: path.join(tmp, "kamal"),
+            RAILS_STACK_STATE_DIR: path.join(tmp, "state"),
+            RAILS_STACK_WAIT_INTERVAL: "0.2",
+            FAKE_LOG: log,
+            FAKE_HOME: path.join(tmp, "remote-home"),
+            ...overrides,
+        };
+        const start = Date.now();
+        const run = spawnSync("bash", [SCRIPT], { cwd: ROOT, env, encoding: "utf8" });
+        const lines = (file: string) => (fs.existsSync(path.join(log, file)) ? fs.readFileSync(path.join(log, file), "utf8").trim().split("\n") : []);
+        return { status: run.status, output: `${run.stdout}${run.stderr}`, seconds: (Date.now() - start) / 1000, ssh: lines("ssh.log"), kamal: lines("kamal.log") };
+    }
+
+    const setDir = () => path.join(tmp, "state", "shop-staging");
+
+    /** No secret value in anything the script printed or wrote, or in the commands it sent to the host. */
+    function assertNoSecret(run: Run): void {
+        const written = fs.existsSync(setDir())
+            ? fs.readdirSync(setDir(), { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => fs.readFileSync(path.join(e.parentPath, e.name), "utf8"))
+            : [];
+        const visible = [run.output, ...run.ssh, ...run.kamal, ...written].join("\n");
+        for (const value of secretValues) assert.ok(!visible.includes(value), "a secret value leaked");
+    }
+
+    it("first deploy: writes the set, checks the app, waits for the host, runs kamal setup -d <stack> in the app", () => {
+        fs.rmSync(path.join(tmp, "remote-home"), { recursive: true, force: true });
+        const run = deploy("first", { FAKE_UP_AFTER: "2" });
+        assert.strictEqual(run.status, 0, run.output);
+        for (const [file, text] of Object.entries(plan.artifacts).filter(([f]) => f.startsWith("kamal/"))) {
+            assert.strictEqual(fs.readFileSync(path.join(setDir(), file.slice("kamal/".length)), "utf8"), text, file);
+        }
+        assert.ok(fs.statSync(path.join(setDir(), KAMAL_FILES.preDeployHook)).mode & 0o100, "the hook is executable");
+        assert.match(run.output, /doctor: .* is ready for RAILS_ENV=staging/);
+        assert.deepStrictEqual(run.kamal.slice(0, 3), [
+            `cwd=${path.join(tmp, "app")}`,
+            `dir=${setDir()}`,
+            `args=setup --version ${commit} -c ${setDir()}/deploy.yml -d staging`,
+        ]);
+        assert.deepStrictEqual(run.kamal.filter((l) => l.startsWith("secret=")).map((l) => l.slice(7)), baseEnv.RAILS_STACK_SECRET_NAMES.split(" "));
+        // Three SSH attempts (the host answered on the third), then cloud-init, then the accessory check.
+        assert.deepStrictEqual(run.ssh.slice(0, 5).map((l) => l.split(" ").slice(0, 3).join(" ")), [
+            "shop-staging-web-1 true ",
+            "shop-staging-web-1 true ",
+            "shop-staging-web-1 true ",
+            "shop-staging-web-1 timeout 1199",
+            "shop-staging-web-1 docker container",
+        ]);
+        assert.ok(!run.kamal.some((l) => l.includes("accessory reboot")), "a freshly booted accessory is not rebooted");
+        assert.ok(fs.existsSync(path.join(tmp, "remote-home", ".rails-stack", "shop-staging", "litestream.fingerprint")));
+        assertNoSecret(run);
+    });
+
+    it("a later deploy with the same accessory settings reboots nothing", () => {
+        const run = deploy("same", { FAKE_ACCESSORY_EXISTS: "1" });
+        assert.strictEqual(run.status, 0, run.output);
+        assert.deepStrictEqual(run.kamal.filter((l) => l.startsWith("args=")), [`args=setup --version ${commit} -c ${setDir()}/deploy.yml -d staging`]);
+        assertNoSecret(run);
+    });
+
+    it("a changed Litestream file or credential reboots the accessory, once", async () => {
+        const changed = await planFor("staging", { litestreamDatabases: JSON.stringify(["cache=off"]) });
+        const [command] = resourcesOfType(changed, "command:local:Command").filter((c) => c.name.endsWith("-deploy-kamal"));
+        const changedEnv = plainInputs(command).environment as Record<string, string>;
+        const files = Object.fromEntries(Object.entries(changedEnv).filter(([k]) => k.startsWith("RAILS_STACK_FILE") || k === "RAILS_STACK_ACCESSORIES"));
+        const reboot = `args=accessory reboot litestream -c ${setDir()}/deploy.yml -d staging`;
+        const run = deploy("changed-file", { ...files, FAKE_ACCESSORY_EXISTS: "1" });
+        assert.strictEqual(run.status, 0, run.output);
+        assert.deepStrictEqual(run.kamal.filter((l) => l.startsWith("args=")).slice(1), [reboot]);
+        const again = deploy("changed-file-again", { ...files, FAKE_ACCESSORY_EXISTS: "1" });
+        assert.deepStrictEqual(again.kamal.filter((l) => l.startsWith("args=")).slice(1), []);
+        const rotated = deploy("rotated", { ...files, FAKE_ACCESSORY_EXISTS: "1", LITESTREAM_SECRET_ACCESS_KEY: "rotated-secret" });
+        assert.deepStrictEqual(rotated.kamal.filter((l) => l.startsWith("args=")).slice(1), [reboot]);
+        assert.ok(!rotated.output.includes("rotated-secret"));
+        deploy("restore", { FAKE_ACCESSORY_EXISTS: "1" });
+    });
+
+    it("an image built elsewhere is only pulled (--skip-push)", () => {
+        const run = deploy("prebuilt", { RAILS_STACK_BUILD: "false", RAILS_STACK_VERSION: "v9.9.9", FAKE_ACCESSORY_EXISTS: "1" });
+        assert.strictEqual(run.status, 0, run.output);
+        assert.deepStrictEqual(run.kamal.filter((l) => l.startsWith("args=")), [`args=setup --version v9.9.9 --skip-push -c ${setDir()}/deploy.yml -d staging`]);
+    });
+
+    it("a host that never answers fails within the bound, naming the host, and Kamal never runs", () => {
+        const run = deploy("unreachable", { FAKE_UP_AFTER: "1000000", RAILS_STACK_WAIT_SECONDS: "2" });
+        assert.strictEqual(run.status, 1);
+        assert.match(run.output, /deploy: error: host shop-staging-web-1 did not answer over SSH within 2s/);
+        assert.ok(run.seconds < 8, `took ${run.seconds}s`);
+        assert.deepStrictEqual(run.kamal, []);
+        assertNoSecret(run);
+    });
+
+    it("cloud-init errors on the host stop the deploy with the host's own report", () => {
+        const run = deploy("cloud-init-error", { FAKE_CLOUD_INIT_STATUS: "1" });
+        assert.strictEqual(run.status, 1);
+        assert.match(run.output, /errors: bootstrap step mount_storage failed/);
+        assert.match(run.output, /deploy: error: cloud-init on shop-staging-web-1 finished with errors \(exit 1\)/);
+        assert.deepStrictEqual(run.kamal, []);
+        const degraded = deploy("cloud-init-degraded", { FAKE_CLOUD_INIT_STATUS: "2", FAKE_ACCESSORY_EXISTS: "1" });
+        assert.strictEqual(degraded.status, 0, degraded.output);
+        assert.match(degraded.output, /finished with recoverable errors; continuing/);
+    });
+
+    it("a failing Kamal fails the step with Kamal's exit code", () => {
+        const run = deploy("kamal-fails", { FAKE_KAMAL_EXIT: "3", FAKE_ACCESSORY_EXISTS: "1" });
+        assert.strictEqual(run.status, 3);
+        assert.match(run.output, /deploy: error: kamal setup failed with exit code 3/);
+        assertNoSecret(run);
+    });
+
+    it("a held deploy lock prints the command that releases it", () => {
+        const run = deploy("locked", { FAKE_KAMAL_LOCK: "1", FAKE_ACCESSORY_EXISTS: "1" });
+        assert.strictEqual(run.status, 1);
+        assert.ok(
+            run.output.includes(`(cd ${path.join(tmp, "app")} && RAILS_STACK_KAMAL_DIR=${setDir()} ${path.join(tmp, "kamal")} lock release -c ${setDir()}/deploy.yml -d staging)`),
+            run.output,
+        );
+    });
+
+    it("bad input stops it before anything runs, each with a clear line", () => {
+        const cases: [Record<string, string>, RegExp][] = [
+            [{ RAILS_STACK_APP_DIR: "../no-such-app" }, /deploy: error: app directory \.\.\/no-such-app does not exist \(rails-stack:appDir, relative to .+\)/],
+            [{ RAILS_STACK_VERSION: "", RAILS_STACK_VERSION_PROBLEM: "cannot read the app's commit in /x" }, /deploy: error: cannot read the app's commit in \/x\n/],
+            [{ RAILS_STACK_VERSION: "v1.0.0" }, /deploy: error: appVersion v1\.0\.0 is not the commit checked out in .+ \(HEAD is [0-9a-f]{40}\)/],
+            [{ RAILS_STACK_KAMAL: path.join(tmp, "no-kamal") }, /deploy: error: Kamal not found at .+no-kamal: add it to the app/],
+            [{ RAILS_MASTER_KEY: "" }, /deploy: error: secret RAILS_MASTER_KEY is empty in the deploy step's environment/],
+            [{ RAILS_STACK_APP_DIR: path.join(ROOT, "test", "fixtures", "apps", "seed-000"), RAILS_STACK_BUILD: "false" }, /deploy: error: the app in .+seed-000 is not ready for RAILS_ENV=staging/],
+        ];
+        for (const [overrides, message] of cases) {
+            const run = deploy(`bad-${cases.findIndex((c) => c[0] === overrides)}`, overrides);
+            assert.strictEqual(run.status, 1, JSON.stringify(overrides));
+            assert.match(run.output, message);
+            assert.deepStrictEqual(run.kamal, [], "Kamal did not run");
+            assertNoSecret(run);
+        }
+    });
+
+    it("passes shellcheck, as do the hook scripts it installs", function () {
+        if (!haveTool("shellcheck")) this.skip();
+        execFileSync("shellcheck", [SCRIPT, path.join(ROOT, "deploy", "pre-deploy.sh"), path.join(ROOT, "deploy", "db-backup.sh")]);
+    });
+});
