@@ -46,7 +46,7 @@ export function createStack({ settings, secrets, appVersion }: StackConfig): Sta
 
     const hosts = new Hosts(
         `${name}-hosts`,
-        { settings, secrets, tunnelToken: edge.tunnelToken, deleteAfterServer: storage.emptiers },
+        { settings, secrets, deleteAfterServer: storage.emptiers },
         { ...providers.options },
     );
     outputs.host = hosts.host;
@@ -58,6 +58,7 @@ export function createStack({ settings, secrets, appVersion }: StackConfig): Sta
         settings,
         secrets,
         appVersion,
+        tunnelToken: edge.tunnelToken,
         serverId: hosts.server.id,
         s3: storage.credentials,
         activeStorage: storage.activeStorage,

@@ -7,6 +7,7 @@ import type { Secrets } from "../config/load";
 import type { Settings } from "../config/settings";
 import type { AppVersion } from "../lib/app-checkout";
 import { hostName } from "../lib/naming";
+import { BOOTSTRAP_REPORT, TUNNEL_TOKEN_IN_HOME } from "../lib/paths";
 import { ACTIVE_STORAGE_ENV, ActiveStorageSettings } from "../renderers/active-storage";
 import { DeployTarget, KAMAL_SECRET_ENV, kamalInput, KamalSet, kamalSetDigest, renderKamalSet } from "../renderers/kamal";
 import { LITESTREAM_ENV } from "../renderers/litestream";
@@ -15,6 +16,8 @@ import { LITESTREAM_ENV } from "../renderers/litestream";
 export const DEPLOY_COMMAND = "bash deploy/kamal-deploy.sh";
 /** How long a new host may take to answer over SSH and finish cloud-init (apt upgrade included). */
 export const HOST_WAIT_SECONDS = 1200;
+/** The tunnel token's variable: a secret of the deploy step itself, not of Kamal. */
+export const TUNNEL_TOKEN_ENV = "RAILS_STACK_TUNNEL_TOKEN";
 
 /** The host as the deploy step reaches it: its tailnet name, Tailscale SSH on port 22. */
 export const deployTarget = (settings: Pick<Settings, "app" | "stack">): DeployTarget => ({ host: hostName(settings), sshPort: 22 });
@@ -44,6 +47,8 @@ export function deployEnvironment(
         RAILS_STACK_BUILD: String(settings.deploy.buildImage),
         RAILS_STACK_HOST: target.host,
         RAILS_STACK_WAIT_SECONDS: String(HOST_WAIT_SECONDS),
+        RAILS_STACK_BOOTSTRAP_REPORT: BOOTSTRAP_REPORT,
+        RAILS_STACK_TUNNEL_TOKEN_FILE: TUNNEL_TOKEN_IN_HOME,
         RAILS_STACK_FILES: files.join(" "),
         ...Object.fromEntries(files.map((file, i) => [`RAILS_STACK_FILE_${i}`, set.files[file]])),
         RAILS_STACK_SECRET_NAMES: set.secretNames.join(" "),
@@ -56,6 +61,8 @@ export interface DeployArgs {
     readonly secrets: Pick<Secrets, "registryPassword" | "railsMasterKey">;
     /** What to deploy (config/load.ts). */
     readonly appVersion: AppVersion;
+    /** The tunnel's connector token (secret): the deploy step hands it to cloudflared on the host. */
+    readonly tunnelToken: pulumi.Input<string>;
     /** The server's id: a replaced server is a new host, deployed to again. */
     readonly serverId: pulumi.Input<string>;
     /** S3 credentials scoped to the stack's buckets (secret), for Active Storage and Litestream. */
@@ -93,6 +100,7 @@ export class Deploy extends pulumi.ComponentResource {
         const environment = set.apply((s) => ({
             ...deployEnvironment(settings, s, args.appVersion, target),
             ...Object.fromEntries(s.secretNames.map((secret) => [secret, pulumi.secret(secretValues[secret])])),
+            [TUNNEL_TOKEN_ENV]: pulumi.secret(args.tunnelToken),
         }));
         const versionText = "version" in args.appVersion ? args.appVersion.version : `unresolved: ${args.appVersion.problem}`;
         new command.local.Command(

@@ -1,12 +1,12 @@
-// The stack's Cloudflare edge: a remotely-managed tunnel (its connector token feeds cloudflared on
-// every web host), its ingress rules, a proxied CNAME per hostname and, in `acme` mode, the other
-// two layers of the ACME HTTP-01 bypass: the zone's SSL configuration rule (owner stack only) and
-// a script-less Workers route per hostname. See docs/edge.md.
+// The stack's Cloudflare edge: a remotely-managed tunnel (the deploy step hands its connector token
+// to cloudflared on the host), its ingress rules, a proxied CNAME per hostname and, in `acme` mode,
+// a script-less Workers route per hostname on the challenge path. See docs/edge.md for the ACME
+// layers and why the zone's http_config_settings rule is not one of them.
 import * as cloudflare from "@pulumi/cloudflare";
 import * as pulumi from "@pulumi/pulumi";
 import type { Settings } from "../config/settings";
 import { stackPrefix } from "../lib/naming";
-import { ACME_SSL_EXPRESSION, acmeWorkersRoutePattern, renderIngress, renderIngressYaml } from "../renderers/tunnel";
+import { acmeWorkersRoutePattern, renderIngress, renderIngressYaml } from "../renderers/tunnel";
 
 type EdgeSettings = Pick<Settings, "project" | "app" | "stack" | "protect" | "hostnames" | "cloudflare">;
 
@@ -23,7 +23,7 @@ export function tunnelCname(tunnelId: string): string {
 export class Edge extends pulumi.ComponentResource {
     /** The tunnel's UUID. */
     readonly tunnelId: pulumi.Output<string>;
-    /** The connector token cloudflared runs with (`cloudflared tunnel run --token`); secret. */
+    /** The connector token cloudflared runs with (`cloudflared tunnel run --token-file`); secret. */
     readonly tunnelToken: pulumi.Output<string>;
     /** `https://<primary hostname>`. */
     readonly appUrl: pulumi.Output<string>;
@@ -35,7 +35,7 @@ export class Edge extends pulumi.ComponentResource {
     constructor(name: string, args: EdgeArgs, opts?: pulumi.ComponentResourceOptions) {
         super("rails-stack:edge:Edge", name, {}, opts);
         const { settings } = args;
-        const { accountId, zoneId, tlsMode, ownsAcmeRuleset } = settings.cloudflare;
+        const { accountId, zoneId, tlsMode } = settings.cloudflare;
         // What must survive a mistaken `pulumi destroy` on production; review stacks never protect.
         const kept = { parent: this, protect: settings.protect };
 
@@ -83,32 +83,6 @@ export class Edge extends pulumi.ComponentResource {
                 new cloudflare.WorkersRoute(`${name}-acme-route-${hostname}`, { zoneId, pattern: acmeWorkersRoutePattern(hostname) }, { parent: this });
             }
         }
-        if (ownsAcmeRuleset) {
-            // The zone's single http_config_settings entry point; one stack owns it for all of them.
-            new cloudflare.Ruleset(
-                `${name}-acme-ssl`,
-                {
-                    zoneId,
-                    kind: "zone",
-                    phase: "http_config_settings",
-                    name: "ACME HTTP-01 challenge settings",
-                    description: `Owned by ${settings.project} stack ${settings.stack} (acmeRulesetOwner); see docs/edge.md`,
-                    rules: [
-                        {
-                            ref: "acme_http01_ssl_flexible",
-                            description: "Let's Encrypt HTTP-01: plain HTTP to the origin on the challenge path",
-                            expression: ACME_SSL_EXPRESSION,
-                            action: "set_config",
-                            actionParameters: { ssl: "flexible" },
-                            enabled: true,
-                        },
-                    ],
-                },
-                // A second entry point for the phase cannot exist, even for a moment.
-                { ...kept, deleteBeforeReplace: true },
-            );
-        }
-
         this.appUrl = pulumi.output(`https://${settings.hostnames[0]}`);
         this.registerOutputs({ tunnelId: this.tunnelId, tunnelToken: this.tunnelToken, appUrl: this.appUrl, ingressYaml: this.ingressYaml });
     }

@@ -1,6 +1,7 @@
-// The stack's Hetzner hosts: ARM64 servers per role behind a no-inbound-TCP firewall, a per-stack
-// SSH key, spread placement groups, the storage volume on web host 1, and each host's tailnet key
-// and destroy-time device clean-up (components/tailnet.ts).
+// The stack's Hetzner host: one ARM64 server behind a no-inbound-TCP firewall, a per-stack SSH key
+// nobody can log in with, the storage volume (SQLite, Active Storage) attached to it, and its
+// tailnet key and destroy-time device clean-up (components/tailnet.ts). One host, because every
+// role that opens the SQLite databases must run where the volume is.
 import * as hcloud from "@pulumi/hcloud";
 import * as pulumi from "@pulumi/pulumi";
 import * as tailscale from "@pulumi/tailscale";
@@ -45,17 +46,32 @@ export function firewallRules(settings: Pick<Settings, "hetzner">): hcloud.types
 }
 
 /**
- * The replacement policy, in one place. Persistent stacks ignore user-data changes (a change would
- * replace the server: new disk, reboot) unless rollHosts is set; review stacks always roll.
- * Replacement deletes first (the name is unique, web-1 must release the volume) after a clean
- * shutdown. Protected stacks also get Pulumi `protect`.
+ * The replacement policy, in one place. Any change to what the host boots with (user-data, image,
+ * location, SSH key) replaces it, on every stack: data lives on the volume and in Litestream, the
+ * replacement boots with a fresh auth key (its boot fingerprint) and the deploy step runs again for
+ * the new server. A replacement deletes first (the name is unique, the volume must be released)
+ * after a clean shutdown. Protected stacks get Pulumi `protect`, which turns a replacement into a
+ * deliberate step (docs/hosts.md, "Replacing the host").
  */
-export function serverResourceOptions(settings: Pick<Settings, "protect" | "hetzner">): pulumi.CustomResourceOptions {
-    return {
-        protect: settings.protect,
-        deleteBeforeReplace: true,
-        ...(settings.hetzner.replaceOnUserDataChange ? {} : { ignoreChanges: ["userData"] }),
-    };
+export function serverResourceOptions(settings: Pick<Settings, "protect">): pulumi.CustomResourceOptions {
+    return { protect: settings.protect, deleteBeforeReplace: true };
+}
+
+/**
+ * What the server is created from, minus the auth key: its user-data and every other input whose
+ * change replaces a Hetzner server (image, location, SSH keys). The auth key is minted for exactly
+ * this, so any replacement boots with a key nobody used.
+ */
+export function bootFingerprint(settings: Pick<Settings, "app" | "stack" | "hetzner" | "tailscale">, hostname: string): string {
+    const userData = renderUserData(bootFacts(settings, hostname, ""));
+    return createHash("sha256")
+        .update(JSON.stringify([userData, SERVER_IMAGE, settings.hetzner.location, unusableSshPublicKey(settings.app, settings.stack)]))
+        .digest("hex")
+        .slice(0, 8);
+}
+
+function bootFacts(settings: Pick<Settings, "hetzner" | "tailscale">, hostname: string, tailscaleAuthKey: string): HostBootFacts {
+    return { hostname, tailscaleTags: settings.tailscale.tags, tailscaleDirectUdp: settings.hetzner.tailscaleDirectUdp, tailscaleAuthKey };
 }
 
 export interface HostsArgs {
@@ -63,8 +79,6 @@ export interface HostsArgs {
     readonly settings: Settings;
     /** Stack secrets: the Tailscale credential of the device clean-up. */
     readonly secrets: Secrets;
-    /** Cloudflare tunnel token (secret), run by cloudflared on the host. */
-    readonly tunnelToken: pulumi.Input<string>;
     /**
      * Delete-time clean-ups that must run only after the server is gone (a review stack's bucket
      * emptiers: a running host would write new backups into an emptied bucket). The server depends
@@ -114,20 +128,8 @@ export class Hosts extends pulumi.ComponentResource {
         );
         const volumeId = volume.id.apply(Number);
 
-        const bootFacts = (tailscaleAuthKey: string, tunnelToken: string, volId: number): HostBootFacts => ({
-            hostname,
-            sshPublicKeys: hetzner.sshPublicKeys,
-            tailscaleTags: settings.tailscale.tags,
-            tailscaleDirectUdp: hetzner.tailscaleDirectUdp,
-            tailscaleAuthKey,
-            tunnelToken,
-            volume: { id: volId, mountPath: STORAGE_HOST_PATH },
-        });
-        const bootFingerprint = createHash("sha256").update(renderUserData(bootFacts("", "", 0))).digest("hex").slice(0, 8);
-        const key = new tailscale.TailnetKey(`${hostname}-tailnet-key`, tailnetKeyArgs(settings, hostname, bootFingerprint), child);
-        this.userData = pulumi.secret(
-            pulumi.all([key.key, args.tunnelToken, volumeId]).apply(([authKey, token, volId]) => renderUserData(bootFacts(authKey, token, volId))),
-        );
+        const key = new tailscale.TailnetKey(`${hostname}-tailnet-key`, tailnetKeyArgs(settings, hostname, bootFingerprint(settings, hostname)), child);
+        this.userData = pulumi.secret(key.key.apply((authKey) => renderUserData(bootFacts(settings, hostname, authKey))));
         const server = new hcloud.Server(
             hostname,
             {

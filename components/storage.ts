@@ -81,6 +81,21 @@ export function emptiesBucketsOnDelete(settings: Pick<Settings, "kind">): boolea
     return settings.kind === "review";
 }
 
+/**
+ * The token's value, which Cloudflare returns once, at creation. Some provider releases read it
+ * back empty (terraform-provider-cloudflare#5273, #5232); sha256("") would then be a silently
+ * wrong S3 secret, so stop instead.
+ */
+export function requiredTokenValue(value: string | undefined, tokenName: string): string {
+    if (!value) {
+        throw new Error(
+            `the Cloudflare API token ${tokenName} has an empty value in state, so its S3 secret cannot be derived (terraform-provider-cloudflare#5273); ` +
+                "replace the token to mint a new value: pulumi up --replace <its URN> (pulumi stack --show-urns | grep AccountToken)",
+        );
+    }
+    return value;
+}
+
 /** SigV4 secret of an R2 token: the SHA-256 hex of the token value. */
 export const s3SecretFromTokenValue = (value: string): string => createHash("sha256").update(value, "utf8").digest("hex");
 
@@ -146,7 +161,7 @@ export class Storage extends pulumi.ComponentResource {
         );
         this.credentials = {
             accessKeyId: pulumi.secret(token.id),
-            secretAccessKey: pulumi.secret(token.value.apply(s3SecretFromTokenValue)),
+            secretAccessKey: pulumi.secret(token.value.apply((value) => s3SecretFromTokenValue(requiredTokenValue(value, r2TokenName(settings))))),
         };
 
         // Each depends on its bucket and the token, so Pulumi deletes it (running the emptier) before either.

@@ -12,9 +12,9 @@ export const DEVICE_CLEANUP_COMMAND = "node launch.js components/scripts/tailnet
 
 /**
  * The auth key's arguments: pre-authorized, single-use, tagged; ephemeral on review stacks.
- * `bootFingerprint` identifies what the host boots with (its user-data without the key): a key's
- * arguments are immutable, so a new fingerprint mints a new key together with the new user-data,
- * and a host replaced for a cloud-init change never boots with its predecessor's used key.
+ * `bootFingerprint` identifies what the server is created from (components/hosts.ts): a key's
+ * arguments are immutable, so a new fingerprint mints a new key together with the server it boots,
+ * and a replaced server never boots with its predecessor's used key.
  */
 export function tailnetKeyArgs(settings: Pick<Settings, "kind" | "tailscale">, hostname: string, bootFingerprint: string): tailscale.TailnetKeyArgs {
     return {
@@ -23,11 +23,10 @@ export function tailnetKeyArgs(settings: Pick<Settings, "kind" | "tailscale">, h
         ephemeral: settings.kind === "review",
         tags: [...settings.tailscale.tags],
         expiry: settings.tailscale.keyExpirySeconds,
-        // Persistent stacks: a used or expired key reads as invalid on `--refresh` and is re-minted,
-        // which is how `rollHosts` gives replacements a fresh key. Review stacks roll on every
-        // user-data change, so re-minting on refresh would replace their hosts each time.
-        recreateIfInvalid: settings.kind === "review" ? "never" : "always",
-        // ≤ 50 chars (API limit): host names are at most 39 (lib/naming.ts), plus 9.
+        // A used key reads as invalid; re-minting it on a refresh would change the user-data and so
+        // replace a healthy server. A new key comes with a new fingerprint instead.
+        recreateIfInvalid: "never",
+        // ≤ 50 chars (API limit): host names are at most 37 (lib/naming.ts), plus 9.
         description: `${hostname} ${bootFingerprint}`,
     };
 }

@@ -63,20 +63,10 @@ export const KEYS = {
         default: true,
         description: "Open inbound UDP 41641 for direct Tailscale connections; off forces DERP relays. The only inbound opening.",
     },
-    sshPublicKeys: {
-        type: "array",
-        required: true,
-        description: "OpenSSH public keys (ssh-ed25519, ecdsa-sha2-nistp256/384/521, ssh-rsa) authorized for the `deploy` user.",
-    },
     volumeSize: {
         type: "integer",
         default: 10,
         description: "Size in GB of the Hetzner volume holding /rails/storage (10-10240).",
-    },
-    rollHosts: {
-        type: "boolean",
-        default: false,
-        description: "Allow a cloud-init change to replace servers on production/staging (ephemeral stacks always may). See 'Rolling hosts'.",
     },
     protect: {
         type: "string",
@@ -162,13 +152,7 @@ export const KEYS = {
     tlsMode: {
         type: "string",
         default: "acme",
-        description: "acme: kamal-proxy gets Let's Encrypt certificates (one web host only); tunnel: plain HTTP behind the tunnel.",
-    },
-    acmeRulesetOwner: {
-        type: "string",
-        default: "auto",
-        derived: "true on production, false otherwise",
-        description: "This stack owns the zone's single http_config_settings ruleset (ACME ssl=flexible rule).",
+        description: "acme: kamal-proxy holds a Let's Encrypt certificate (HTTP-01 through the tunnel) and cloudflared speaks TLS to it; tunnel: plain HTTP on loopback, TLS ends at Cloudflare.",
     },
     tailscaleApiKey: {
         type: "string",
@@ -242,6 +226,12 @@ export const RETIRED_KEYS: Readonly<Record<string, string>> = {
     jobHosts:
         "is no longer a setting: a dedicated job host could not see the SQLite databases on the app host's volume; remove it and choose where Solid Queue runs with solidQueue: puma or container",
     jobServerType: "is no longer a setting: Solid Queue runs on the stack's single host (see solidQueue); remove it",
+    sshPublicKeys:
+        "is no longer a setting: the host accepts SSH only through Tailscale SSH, which checks tailnet identity against the tailnet policy's ssh rules, not authorized keys; remove it (docs/hosts.md, Access)",
+    rollHosts:
+        "is no longer a setting: a change to what the host boots with now replaces it on every stack, with a fresh auth key (production's protection makes that a deliberate step); remove it (docs/hosts.md, Replacing the host)",
+    acmeRulesetOwner:
+        "is no longer a setting: the zone's http_config_settings rule is gone, since the zone's SSL mode does not change a tunnel's connection to the origin and the rule changed the challenge path for every other origin of the zone; remove it (docs/edge.md)",
 };
 
 export const KEY_NAMES = Object.keys(KEYS) as KeyName[];

@@ -54,7 +54,6 @@ const HEX32 = /^[0-9a-f]{32}$/;
 const BUCKET_NAME = /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/;
 const TAILSCALE_TAG = /^tag:[A-Za-z][A-Za-z0-9-]*$/;
 const IMAGE_PATH = /^[a-z0-9]+([._-][a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/;
-const SSH_KEY_TYPES = ["ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521"];
 const REVIEW_STACK = /^pr-(\d+)$/;
 const MAX_PR_NUMBER = 999_999;
 
@@ -71,16 +70,6 @@ class Problems {
 export function isDnsName(name: string): boolean {
     const labels = name.split(".");
     return name.length <= 253 && labels.length >= 2 && labels.every((label) => DNS_LABEL.test(label));
-}
-
-/** Checks that an OpenSSH public key line is well formed and its blob names the same key type. */
-export function isSshPublicKey(line: string): boolean {
-    const [type, blob] = line.trim().split(/\s+/);
-    if (!SSH_KEY_TYPES.includes(type) || !blob || !/^[A-Za-z0-9+/]+={0,2}$/.test(blob)) return false;
-    const bytes = Buffer.from(blob, "base64");
-    if (bytes.length < 4 + type.length) return false;
-    const nameLength = bytes.readUInt32BE(0);
-    return nameLength === type.length && bytes.subarray(4, 4 + nameLength).toString("latin1") === type;
 }
 
 /** Stack name → kind, or a problem. */
@@ -379,21 +368,9 @@ export function parseConfig(raw: RawConfig, stackName: string): ParseResult {
         serverType = undefined;
     }
 
-    const sshPublicKeys = read.stringArray("sshPublicKeys");
-    if (sshPublicKeys !== undefined && sshPublicKeys.length === 0) {
-        problems.add("sshPublicKeys", "is an empty list; give at least one OpenSSH public key for the deploy user");
-    }
-    sshPublicKeys?.forEach((line, i) => {
-        if (!isSshPublicKey(line)) {
-            const shown = line.length > 40 ? `${line.slice(0, 37)}...` : line;
-            problems.add(`sshPublicKeys[${i}]`, `${show(shown)} is not an OpenSSH public key; allowed types: ${list(SSH_KEY_TYPES)}`);
-        }
-    });
-
     const volumeSize = read.has("volumeSize") ? read.integer("volumeSize", VOLUME_SIZE_GB) : defaultOf("volumeSize");
     const publicIpv4 = read.boolean("publicIpv4") ?? defaultOf("publicIpv4");
     const tailscaleDirectUdp = read.boolean("tailscaleDirectUdp") ?? defaultOf("tailscaleDirectUdp");
-    const rollHosts = read.boolean("rollHosts") ?? defaultOf("rollHosts");
     const protectSetting = read.autoBoolean("protect");
 
     const image = read.string("image");
@@ -434,11 +411,6 @@ export function parseConfig(raw: RawConfig, stackName: string): ParseResult {
     }
 
     const tlsMode = read.oneOf("tlsMode", TLS_MODES) ?? (read.has("tlsMode") ? undefined : defaultOf("tlsMode"));
-    const acmeOwner = read.autoBoolean("acmeRulesetOwner");
-    if (acmeOwner === true && kind === "review") {
-        problems.add("acmeRulesetOwner", "true is not allowed on a review stack: the zone ruleset must outlive it; let production or staging own it");
-    }
-
     const hasApiKey = read.has("tailscaleApiKey");
     const hasOauthId = read.has("tailscaleOauthClientId");
     const hasOauthSecret = read.has("tailscaleOauthClientSecret");
@@ -491,9 +463,7 @@ export function parseConfig(raw: RawConfig, stackName: string): ParseResult {
             serverType: serverType!,
             publicIpv4,
             tailscaleDirectUdp,
-            sshPublicKeys: sshPublicKeys!.map((k) => k.trim()),
             volumeSizeGb: volumeSize!,
-            replaceOnUserDataChange: kind === "review" || rollHosts,
         },
         registry: { server: registryServer, username: registryUsername!, image: image! },
         deploy: {
@@ -507,7 +477,6 @@ export function parseConfig(raw: RawConfig, stackName: string): ParseResult {
             accountId: read.string("cloudflareAccountId")!,
             zoneId: read.string("cloudflareZoneId")!,
             tlsMode: tlsMode!,
-            ownsAcmeRuleset: tlsMode === "acme" && (acmeOwner ?? kind === "production"),
         },
         tailscale: {
             tailnet,

@@ -36,10 +36,7 @@ export interface Settings {
         readonly serverType: string;
         readonly publicIpv4: boolean;
         readonly tailscaleDirectUdp: boolean;
-        readonly sshPublicKeys: readonly string[];
         readonly volumeSizeGb: number;
-        /** A user-data change may replace a server. */
-        readonly replaceOnUserDataChange: boolean;
     };
     readonly registry: {
         readonly server: string;
@@ -61,7 +58,6 @@ export interface Settings {
         readonly accountId: string;
         readonly zoneId: string;
         readonly tlsMode: TlsMode;
-        readonly ownsAcmeRuleset: boolean;
     };
     readonly tailscale: {
         readonly tailnet: string;

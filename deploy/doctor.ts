@@ -712,8 +712,25 @@ function checkStorage(app: AppFiles, service: string, report: Report): void {
         const map = asMap(yaml, pair.value);
         const kinds = map ? pairsOf(yaml, map, "service") : [];
         const kind = kinds.map((k) => sourceOf(yaml, k.value)).join(", ");
-        if (kinds.length === 1 && YAML.isScalar(kinds[0].value) && kinds[0].value.value === "S3") continue;
-        const what = kinds.length === 0 ? "has no service:" : `has service: ${kind}`;
-        report.add(file, lineOf(yaml, kinds[0]?.key ?? pair.key), `${service}: ${what}; R2 is reached through Active Storage's S3 service: use service: S3 as in ${entry}`);
+        if (!(kinds.length === 1 && YAML.isScalar(kinds[0].value) && kinds[0].value.value === "S3")) {
+            const what = kinds.length === 0 ? "has no service:" : `has service: ${kind}`;
+            report.add(file, lineOf(yaml, kinds[0]?.key ?? pair.key), `${service}: ${what}; R2 is reached through Active Storage's S3 service: use service: S3 as in ${entry}`);
+            continue;
+        }
+        // aws-sdk-s3 1.178 and later send integrity checksums R2 rejects unless told to send them
+        // only when required (Cloudflare's R2 docs, "aws-sdk-ruby"): uploads would fail.
+        for (const setting of R2_CHECKSUM_SETTINGS) {
+            const found = pairsOf(yaml, map!, setting);
+            if (found.length === 1 && YAML.isScalar(found[0].value) && found[0].value.value === "when_required") continue;
+            const has = found.length === 0 ? "lacks" : `has ${setting}: ${found.map((f) => sourceOf(yaml, f.value)).join(", ")} instead of`;
+            report.add(
+                file,
+                lineOf(yaml, found[0]?.key ?? pair.key),
+                `${service}: ${has} ${found.length === 0 ? `${setting}: when_required` : "when_required"}; aws-sdk-s3 1.178 and later send checksums R2 rejects, so uploads would fail: add it as in ${entry}`,
+            );
+        }
     }
 }
+
+/** The two settings Cloudflare documents for aws-sdk-s3 >= 1.178 against R2. */
+const R2_CHECKSUM_SETTINGS = ["request_checksum_calculation", "response_checksum_validation"] as const;

@@ -12,6 +12,9 @@
 #   RAILS_STACK_BUILD          true: Kamal builds and pushes; false: it only pulls
 #   RAILS_STACK_HOST           the host (its SSH user and port are in the set's ssh_config)
 #   RAILS_STACK_WAIT_SECONDS   how long the host may take to answer and finish cloud-init
+#   RAILS_STACK_BOOTSTRAP_REPORT  the host's per-step bootstrap report, shown when cloud-init failed
+#   RAILS_STACK_TUNNEL_TOKEN   the tunnel's connector token (secret), written on the host to
+#   RAILS_STACK_TUNNEL_TOKEN_FILE  (relative to the deploy user's home), where cloudflared reads it
 #   RAILS_STACK_FILES          the set's relative paths; RAILS_STACK_FILE_<i> the i-th file's content
 #   RAILS_STACK_SECRET_NAMES   every secret the set reads; each is a variable of this environment
 #   RAILS_STACK_ACCESSORIES    one line per accessory: <name> <container> <digest> <secret names...>
@@ -28,7 +31,7 @@ fail() {
 }
 
 for name in RAILS_STACK_STACK RAILS_STACK_SERVICE RAILS_STACK_RAILS_ENV RAILS_STACK_APP_DIR RAILS_STACK_BUILD \
-    RAILS_STACK_HOST RAILS_STACK_WAIT_SECONDS RAILS_STACK_FILES; do
+    RAILS_STACK_HOST RAILS_STACK_WAIT_SECONDS RAILS_STACK_FILES RAILS_STACK_BOOTSTRAP_REPORT RAILS_STACK_TUNNEL_TOKEN_FILE; do
     [ -n "${!name:-}" ] || fail "$name is not set (run this script through the stack's deploy Command)"
 done
 stack="$RAILS_STACK_STACK"
@@ -59,7 +62,7 @@ else
 fi
 kamal="${RAILS_STACK_KAMAL:-$app_dir/bin/kamal}"
 [ -x "$kamal" ] || fail "Kamal not found at $kamal: add it to the app (bundle binstubs kamal) or set RAILS_STACK_KAMAL to its executable"
-for name in ${RAILS_STACK_SECRET_NAMES:-}; do
+for name in ${RAILS_STACK_SECRET_NAMES:-} RAILS_STACK_TUNNEL_TOKEN; do
     [ -n "${!name:-}" ] || fail "secret $name is empty in the deploy step's environment"
 done
 
@@ -115,11 +118,27 @@ wait_for_host() {
     124) fail "cloud-init on $host was still running after ${RAILS_STACK_WAIT_SECONDS}s (see cloud-init status --long there)" ;;
     *)
         on_host cloud-init status --long >&2 || true
+        on_host cat "$RAILS_STACK_BOOTSTRAP_REPORT" >&2 || true
         fail "cloud-init on $host finished with errors (exit $status); its report is above"
         ;;
     esac
 }
 wait_for_host
+
+# The tunnel token travels on stdin, and only when the host's copy differs: a write restarts
+# cloudflared (a path unit on the host), which is how a rotated token reaches a running host.
+deliver_tunnel_token() {
+    local wanted current
+    wanted="$(printf '%s\n' "$RAILS_STACK_TUNNEL_TOKEN" | sha256)"
+    current="$(on_host sha256sum "$RAILS_STACK_TUNNEL_TOKEN_FILE" 2>/dev/null | cut -d' ' -f1)" || current=""
+    [ "$current" != "$wanted" ] || return 0
+    log "handing the tunnel token to cloudflared on $host"
+    # shellcheck disable=SC2016 # expanded by the host's shell
+    printf '%s\n' "$RAILS_STACK_TUNNEL_TOKEN" |
+        on_host sh -c 'umask 077 && mkdir -p "$(dirname "$1")" && cat >"$1"' sh "$RAILS_STACK_TUNNEL_TOKEN_FILE" ||
+        fail "could not write the tunnel token on $host"
+}
+deliver_tunnel_token
 
 # Accessories that exist before `kamal setup` are skipped by it: remember which, to reboot those
 # whose settings changed. One that setup boots fresh already runs the new settings.

@@ -13,3 +13,9 @@ export const APP_UID = 1000;
  * there, and Docker's published ports (which bypass ufw) are reachable from nowhere else.
  */
 export const PROXY_BIND_IP = "127.0.0.1";
+/** Where the deploy step writes the tunnel token, relative to the deploy user's home. */
+export const TUNNEL_TOKEN_IN_HOME = ".rails-host/tunnel-token";
+/** The same file as the host's services name it. */
+export const TUNNEL_TOKEN_FILE = `/home/${DEPLOY_USER}/${TUNNEL_TOKEN_IN_HOME}`;
+/** What the host's bootstrap reports per step (world-readable: the deploy step shows it). */
+export const BOOTSTRAP_REPORT = "/var/lib/rails-host/bootstrap.report";

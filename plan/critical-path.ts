@@ -17,7 +17,6 @@ export const MODEL_SECONDS: Readonly<Record<string, number>> = {
     "cloudflare:index/zeroTrustTunnelCloudflaredConfig:ZeroTrustTunnelCloudflaredConfig": 2,
     "cloudflare:index/dnsRecord:DnsRecord": 2,
     "cloudflare:index/workersRoute:WorkersRoute": 1,
-    "cloudflare:index/ruleset:Ruleset": 2,
     "cloudflare:index/r2Bucket:R2Bucket": 3,
     "cloudflare:index/r2BucketCors:R2BucketCors": 2,
     "cloudflare:index/r2BucketLifecycle:R2BucketLifecycle": 2,
@@ -27,8 +26,11 @@ export const MODEL_SECONDS: Readonly<Record<string, number>> = {
 };
 /** Invokes (data sources) take a round trip too. */
 export const INVOKE_SECONDS = 2;
-/** Real milliseconds per model second: small enough to be quick, large enough to dwarf timer noise. */
-const SCALE_MS = 10;
+/**
+ * Real milliseconds per model second: large enough that the mock engine's own registration work
+ * (a few ms per hop) stays well under 1% of the path, small enough for a two-second run per stack.
+ */
+const SCALE_MS = 40;
 
 /** A resource kind: its type, narrowed by a name suffix where one type has several roles. */
 interface Kind {

@@ -55,6 +55,10 @@ export function renderActiveStorage(settings: ActiveStorageSettings): string {
             bucket: fetchEnv(ACTIVE_STORAGE_ENV.bucket),
             endpoint: fetchEnv(ACTIVE_STORAGE_ENV.endpoint),
             force_path_style: settings.forcePathStyle,
+            // aws-sdk-s3 1.178 and later send integrity checksums R2 rejects unless told to send
+            // them only when required (developers.cloudflare.com/r2/examples/aws/aws-sdk-ruby/).
+            request_checksum_calculation: "when_required",
+            response_checksum_validation: "when_required",
         },
     });
     doc.commentBefore = [

@@ -1,5 +1,5 @@
-// The edge's rules as plain data: the tunnel's ingress (and its cloudflared YAML view), the zone
-// configuration-rule expression and the Workers route patterns of the ACME HTTP-01 bypass.
+// The edge's rules as plain data: the tunnel's ingress (and its cloudflared YAML view) and the
+// Workers route patterns of the ACME HTTP-01 bypass.
 import * as YAML from "yaml";
 import type { TlsMode } from "../config/settings";
 import { PROXY_BIND_IP } from "../lib/paths";
@@ -60,13 +60,6 @@ export function renderIngressYaml(rules: readonly IngressRule[]): string {
         " syntax. A view for review only: cloudflared receives these rules from Cloudflare, not from a file.";
     return doc.toString();
 }
-
-/**
- * The configuration rule's expression: the challenge path on every hostname of the zone, without
- * listing them (a zone ruleset only sees its own zone's requests), so new review stacks need no
- * change. `starts_with` is documented with no plan or product restriction (unlike `matches`).
- */
-export const ACME_SSL_EXPRESSION = `starts_with(http.request.uri.path, "${ACME_CHALLENGE_PREFIX}")`;
 
 /** A Workers route pattern (a glob, not a regexp) for the challenge path of one hostname. */
 export function acmeWorkersRoutePattern(hostname: string): string {

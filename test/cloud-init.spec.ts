@@ -1,31 +1,29 @@
 // The user-data renderer: content, secrets handling, Hetzner's size limit, and the validators
 // (cloud-init 26.1 JSON schema always; Debian's cloud-init CLI and shellcheck when installed).
 import * as assert from "assert";
-import { execFileSync } from "child_process";
+import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import Ajv from "ajv-draft-04";
 import * as YAML from "yaml";
-import { HostBootFacts, renderUserData, STATIC_FILES_DIR, USER_DATA_MAX_BYTES, volumeDevice } from "../cloud-init/user-data";
-import { STORAGE_HOST_PATH } from "../lib/paths";
+import { HostBootFacts, hostUnits, renderUserData, STATIC_FILES_DIR, USER_DATA_MAX_BYTES } from "../cloud-init/user-data";
 import { haveTool, OkPlan, planFor, ROOT } from "./support";
 
-const SCHEMA_PATH = path.join(ROOT, "..", "shared", "validators", "cloud-init-schema-v1.json");
+const SCHEMA_PATH = path.join(ROOT, "test", "validators", "cloud-init-schema-v1.json");
 
-const webFacts: HostBootFacts = {
+const facts: HostBootFacts = {
     hostname: "shop-staging-web-1",
-    sshPublicKeys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKV286JWuyS1aPRw2tWmOIyy2cZoBXT01Z8lfb+fX4N8 deploy@example"],
     tailscaleTags: ["tag:rails-host", "tag:web"],
     tailscaleDirectUdp: true,
     tailscaleAuthKey: "tskey-auth-TEST",
-    tunnelToken: "TUNNEL-TOKEN-TEST",
-    volume: { id: 4242, mountPath: STORAGE_HOST_PATH },
 };
 
 type CloudConfig = {
     write_files: { path: string; content: string; permissions: string; defer?: boolean }[];
-    users: { name: string; lock_passwd: boolean; ssh_authorized_keys: string[] }[];
+    users: Record<string, unknown>[];
+    bootcmd: string[];
+    runcmd: string[][];
     [key: string]: unknown;
 };
 const parse = (text: string): CloudConfig => YAML.parse(text) as CloudConfig;
@@ -33,74 +31,95 @@ const file = (config: CloudConfig, p: string) => config.write_files.find((f) => 
 
 describe("cloud-init user-data renderer", () => {
     it("starts with #cloud-config and uses real booleans", () => {
-        const text = renderUserData(webFacts);
+        const text = renderUserData(facts);
         assert.ok(text.startsWith("#cloud-config\n"));
         const config = parse(text);
-        for (const key of ["package_update", "package_upgrade", "disable_root"]) assert.strictEqual(config[key], true, key);
+        assert.strictEqual(config.disable_root, true);
         assert.strictEqual(config.ssh_pwauth, false);
         assert.doesNotMatch(text, /:\s+(yes|no|on|off)\s*$/m);
     });
 
-    it("is deterministic", () => assert.strictEqual(renderUserData(webFacts), renderUserData(webFacts)));
+    it("is deterministic", () => assert.strictEqual(renderUserData(facts), renderUserData(facts)));
 
-    it("creates the deploy user with the configured keys and no password", () => {
-        const [user] = parse(renderUserData(webFacts)).users;
-        assert.strictEqual(user.name, "deploy");
-        assert.strictEqual(user.lock_passwd, true);
-        assert.deepStrictEqual(user.ssh_authorized_keys, webFacts.sshPublicKeys);
-        assert.ok(!("sudo" in user), "deploy gets no sudo");
+    it("creates the deploy user with no password, no keys and no sudo: Tailscale SSH lets it in", () => {
+        const [user] = parse(renderUserData(facts)).users;
+        assert.deepStrictEqual(user, { name: "deploy", shell: "/bin/bash", lock_passwd: true });
     });
 
-    it("hardens sshd and rotates Docker logs", () => {
-        const config = parse(renderUserData(webFacts));
-        const sshd = file(config, "/etc/ssh/sshd_config.d/10-rails-host.conf")!.content;
-        for (const line of ["PermitRootLogin no", "PasswordAuthentication no", "KbdInteractiveAuthentication no", "AllowUsers deploy"]) {
-            assert.ok(sshd.includes(line), line);
-        }
+    it("leaves packages to the bootstrap, which waits for the dpkg lock (cloud-init gives up after 30 s)", () => {
+        const config = parse(renderUserData(facts));
+        for (const key of ["packages", "package_update", "package_upgrade"]) assert.ok(!(key in config), key);
+        assert.strictEqual(file(config, "/etc/apt/apt.conf.d/80rails-host-lock-timeout")!.content, 'DPkg::Lock::Timeout "600";\n');
+        assert.match(file(config, "/usr/local/sbin/rails-host-bootstrap")!.content, /apt-get -q -o DPkg::Lock::Timeout=600/);
+        assert.deepStrictEqual(config.runcmd, [["/usr/local/sbin/rails-host-bootstrap"]]);
+    });
+
+    it("carries no tunnel token, no volume id and no SSH configuration: nothing volatile, nothing unused", () => {
+        const text = renderUserData(facts);
+        assert.doesNotMatch(text, /HC_Volume_\d|sshd_config|ssh_authorized_keys/);
+        assert.deepStrictEqual(parse(text).write_files.filter((f) => f.path.includes("tunnel-token")), []);
+        const env = file(parse(text), "/etc/rails-host/host.env")!.content;
+        assert.strictEqual(
+            env,
+            "HOST_NAME='shop-staging-web-1'\nTAILSCALE_TAGS='tag:rails-host,tag:web'\nTAILSCALE_DIRECT_UDP='true'\nSTORAGE_PATH='/mnt/storage'\n" +
+                "APP_UID='1000'\nDEPLOY_USER='deploy'\nTUNNEL_TOKEN_FILE='/home/deploy/.rails-host/tunnel-token'\nBOOTSTRAP_REPORT='/var/lib/rails-host/bootstrap.report'\n",
+        );
+    });
+
+    it("keeps the auth key in a 0600 file, off any command line, exactly once", () => {
+        const text = renderUserData(facts);
+        const config = parse(text);
+        assert.strictEqual(file(config, "/etc/rails-host/tailscale-auth-key")!.permissions, "0600");
+        assert.strictEqual(text.split("tskey-auth-TEST").length, 2);
+    });
+
+    it("guards the metadata service before anything else, on every boot", () => {
+        const config = parse(renderUserData(facts));
+        assert.deepStrictEqual(config.bootcmd, [fs.readFileSync(path.join(STATIC_FILES_DIR, "metadata-guard.sh"), "utf8")]);
+        assert.match(config.bootcmd[0], /169\.254\.169\.254/);
+    });
+
+    it("rotates Docker logs and makes Docker require the storage mount", () => {
+        const config = parse(renderUserData(facts));
         const daemon = JSON.parse(file(config, "/etc/docker/daemon.json")!.content);
         assert.deepStrictEqual(daemon["log-opts"], { "max-size": "10m", "max-file": "5" });
-        assert.ok((config.packages as string[]).includes("docker.io"));
-        assert.ok((config.packages as string[]).includes("unattended-upgrades"));
-    });
-
-    it("keeps secrets in 0600 files, off any command line", () => {
-        const text = renderUserData(webFacts);
-        const config = parse(text);
-        assert.strictEqual(file(config, "/etc/cloudflared/tunnel-token")!.permissions, "0600");
-        assert.strictEqual(file(config, "/etc/cloudflared/tunnel-token")!.content.trim(), "TUNNEL-TOKEN-TEST");
-        assert.strictEqual(file(config, "/etc/rails-host/tailscale-auth-key")!.permissions, "0600");
-        // Each secret occurs exactly once: in its file.
-        assert.strictEqual(text.split("TUNNEL-TOKEN-TEST").length, 2);
-        assert.strictEqual(text.split("tskey-auth-TEST").length, 2);
-        assert.match(file(config, "/etc/systemd/system/cloudflared-tunnel.service")!.content, /--token-file %d\/tunnel-token/);
-    });
-
-    it("mounts the volume and makes Docker require it", () => {
-        const web = parse(renderUserData(webFacts));
-        const env = file(web, "/etc/rails-host/host.env")!.content;
-        assert.ok(env.includes(`STORAGE_DEVICE='${volumeDevice(4242)}'`));
-        assert.ok(env.includes(`STORAGE_PATH='${STORAGE_HOST_PATH}'`));
-        const dropIn = file(web, "/etc/systemd/system/docker.service.d/10-requires-storage.conf")!;
-        assert.strictEqual(dropIn.content, `[Unit]\nRequiresMountsFor=${STORAGE_HOST_PATH}\n`);
+        const dropIn = file(config, "/etc/systemd/system/docker.service.d/10-requires-storage.conf")!;
+        assert.match(dropIn.content, /^\[Unit\]\nRequiresMountsFor=\/mnt\/storage$/m);
         assert.strictEqual(dropIn.defer, true);
     });
 
+    it("runs cloudflared from the token file the deploy step writes, and restarts it when that file changes", () => {
+        const units = hostUnits();
+        assert.match(units["cloudflared-tunnel.service"], /^ConditionFileNotEmpty=\/home\/deploy\/\.rails-host\/tunnel-token$/m);
+        assert.match(units["cloudflared-tunnel.service"], /^LoadCredential=tunnel-token:\/home\/deploy\/\.rails-host\/tunnel-token$/m);
+        assert.match(units["cloudflared-tunnel.service"], /--token-file %d\/tunnel-token/);
+        assert.match(units["cloudflared-token.path"], /^PathChanged=\/home\/deploy\/\.rails-host\/tunnel-token\nUnit=cloudflared-token-changed\.service$/m);
+        assert.match(units["cloudflared-token-changed.service"], /^ExecStart=\/usr\/bin\/systemctl restart cloudflared-tunnel\.service$/m);
+        const config = parse(renderUserData(facts));
+        for (const [name, content] of Object.entries(units)) assert.strictEqual(file(config, `/etc/systemd/system/${name}`)!.content, content);
+    });
+
+    it("grows the volume's file system after a resize, from a timer", () => {
+        const units = hostUnits();
+        assert.match(units["rails-host-grow-storage.timer"], /^OnUnitActiveSec=10min$/m);
+        assert.match(units["rails-host-grow-storage.service"], /^ExecStart=\/usr\/local\/sbin\/rails-host-grow-storage$/m);
+        const script = file(parse(renderUserData(facts)), "/usr/local/sbin/rails-host-grow-storage")!;
+        assert.strictEqual(script.permissions, "0700");
+        assert.match(script.content, /^resize2fs "\$device"$/m);
+    });
+
     it("passes the Tailscale and firewall settings to the bootstrap script", () => {
-        const env = file(parse(renderUserData({ ...webFacts, tailscaleDirectUdp: false })), "/etc/rails-host/host.env")!.content;
-        assert.ok(env.includes("TAILSCALE_TAGS='tag:rails-host,tag:web'"));
+        const env = file(parse(renderUserData({ ...facts, tailscaleDirectUdp: false })), "/etc/rails-host/host.env")!.content;
         assert.ok(env.includes("TAILSCALE_DIRECT_UDP='false'"));
-        assert.ok(env.includes("HOST_NAME='shop-staging-web-1'"));
     });
 
     it("rejects a value that could break out of the env file", () => {
-        assert.throws(() => renderUserData({ ...webFacts, tailscaleTags: ["tag:a'b"] }), /shell env file/);
+        assert.throws(() => renderUserData({ ...facts, tailscaleTags: ["tag:a'b"] }), /shell env file/);
     });
 
-    it("stays under Hetzner's 32 KiB limit with many SSH keys", () => {
-        const keys = Array.from({ length: 20 }, () => webFacts.sshPublicKeys[0]);
-        assert.ok(Buffer.byteLength(renderUserData({ ...webFacts, sshPublicKeys: keys })) < USER_DATA_MAX_BYTES);
-        const tooMany = Array.from({ length: 400 }, () => webFacts.sshPublicKeys[0]);
-        assert.throws(() => renderUserData({ ...webFacts, sshPublicKeys: tooMany }), /over Hetzner's/);
+    it("stays under Hetzner's 32 KiB limit", () => {
+        assert.ok(Buffer.byteLength(renderUserData(facts)) < USER_DATA_MAX_BYTES / 2);
+        assert.throws(() => renderUserData({ ...facts, tailscaleTags: Array.from({ length: 3000 }, (_, i) => `tag:t${i}`) }), /over Hetzner's/);
     });
 });
 
@@ -117,7 +136,7 @@ describe("cloud-init validators (staging and production user-data)", function ()
         }
         dir = fs.mkdtempSync(path.join(os.tmpdir(), "user-data-"));
     });
-    after(() => fs.rmSync(dir, { recursive: true, force: true }));
+    after(() => dir && fs.rmSync(dir, { recursive: true, force: true }));
 
     it("covers both stacks", () => {
         assert.deepStrictEqual(Object.keys(rendered).sort(), ["production:cloud-init/shop-production-web-1.yaml", "staging:cloud-init/shop-staging-web-1.yaml"]);
@@ -144,16 +163,30 @@ describe("cloud-init validators (staging and production user-data)", function ()
 
     it("embeds only shell that passes shellcheck", function () {
         if (!haveTool("shellcheck")) this.skip();
-        const scripts = fs.readdirSync(STATIC_FILES_DIR).filter((f) => f.endsWith(".sh"));
-        assert.ok(scripts.length > 0);
-        // Checked as embedded: every write_files entry that is a script, from every rendered file.
+        // Checked as embedded: every write_files entry that is a script, and the bootcmd (run by sh).
         for (const [name, text] of Object.entries(rendered)) {
-            for (const entry of parse(text).write_files.filter((f) => f.content.startsWith("#!"))) {
+            const config = parse(text);
+            const scripts = config.write_files.filter((f) => f.content.startsWith("#!"));
+            assert.deepStrictEqual(scripts.map((s) => s.path).sort(), ["/usr/local/sbin/rails-host-bootstrap", "/usr/local/sbin/rails-host-grow-storage"]);
+            for (const entry of scripts) {
                 const target = path.join(dir, "script.sh");
                 fs.writeFileSync(target, entry.content);
                 execFileSync("shellcheck", [target], { stdio: ["ignore", "pipe", "pipe"] });
                 assert.ok(entry.permissions === "0700", `${name} ${entry.path} is executable by root only`);
             }
+            fs.writeFileSync(path.join(dir, "bootcmd.sh"), config.bootcmd.join("\n"));
+            execFileSync("shellcheck", ["--shell=sh", path.join(dir, "bootcmd.sh")], { stdio: ["ignore", "pipe", "pipe"] });
         }
+    });
+
+    it("embeds systemd units that systemd-analyze verify accepts", function () {
+        if (!haveTool("systemd-analyze", ["--version"])) this.skip();
+        const units = path.join(dir, "units");
+        fs.mkdirSync(units, { recursive: true });
+        for (const [name, content] of Object.entries(hostUnits())) fs.writeFileSync(path.join(units, name), content);
+        // Only the unit files themselves: their ExecStart binaries exist on the host, not here.
+        const run = spawnSync("systemd-analyze", ["verify", "--man=no", ...Object.keys(hostUnits()).map((n) => path.join(units, n))], { encoding: "utf8" });
+        const problems = run.stderr.split("\n").filter((l) => l && !/is not executable|No such file or directory|Command .* is not executable|Unit is bound to inactive unit|not found/.test(l));
+        assert.deepStrictEqual(problems, []);
     });
 });

@@ -20,7 +20,7 @@ describe("config: reading Pulumi's runtime config", () => {
             const message = (err as Error).message;
             assert.match(message, /^invalid stack config:\n {2}rails-stack:/);
             assert.match(message, /\n {2}rails-stack:app: "Shop" is not a valid service name/);
-            assert.match(message, /\n {2}rails-stack:sshPublicKeys: is required and missing; set it with: pulumi config set --path 'sshPublicKeys\[0\]' <value>/);
+            assert.match(message, /\n {2}rails-stack:appDir: is required and missing; set it with: pulumi config set appDir <value>/);
             assert.match(message, /\n {2}rails-stack:hcloudToken: is stored in plain text/);
             assert.match(message, /\n {2}rails-stack:domain: is required and missing/);
             return true;

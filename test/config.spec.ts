@@ -2,10 +2,6 @@ import * as assert from "assert";
 import { parseConfig, RawConfig } from "../config/parse";
 import { Settings } from "../config/settings";
 
-const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKV286JWuyS1aPRw2tWmOIyy2cZoBXT01Z8lfb+fX4N8 deploy@example";
-// An RSA-typed line whose blob encodes "ssh-ed25519": well-formed base64, wrong key.
-const MISLABELLED_KEY = "ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIKV286JWuyS1aPRw2tWmOIyy2cZoBXT01Z8lfb+fX4N8";
-
 const SECRETS = ["hcloudToken", "cloudflareApiToken", "registryPassword", "railsMasterKey", "tailscaleApiKey"];
 
 /** A complete, valid staging config in the raw form Pulumi hands the program. */
@@ -17,7 +13,6 @@ function raw(overrides: Record<string, string | undefined> = {}, secretKeys: str
         registryUsername: "acme",
         cloudflareAccountId: "0123456789abcdef0123456789abcdef",
         cloudflareZoneId: "fedcba9876543210fedcba9876543210",
-        sshPublicKeys: JSON.stringify([KEY]),
         appDir: "../shop",
         ...Object.fromEntries(SECRETS.map((k) => [k, `value-of-${k}`])),
     };
@@ -56,14 +51,6 @@ describe("config: defaults derived from the stack", () => {
             ["shop-production-backups", "shop-staging-backups", "shop-pr-7-backups"],
         );
         assert.deepStrictEqual([production.protect, staging.protect, review.protect], [true, false, false]);
-        assert.deepStrictEqual(
-            [production.cloudflare.ownsAcmeRuleset, staging.cloudflare.ownsAcmeRuleset, review.cloudflare.ownsAcmeRuleset],
-            [true, false, false],
-        );
-        assert.deepStrictEqual(
-            [production.hetzner.replaceOnUserDataChange, staging.hetzner.replaceOnUserDataChange, review.hetzner.replaceOnUserDataChange],
-            [false, false, true],
-        );
         assert.strictEqual(review.prNumber, 7);
         assert.strictEqual(review.kind, "review");
     });
@@ -77,11 +64,12 @@ describe("config: defaults derived from the stack", () => {
     });
 
     it("reads Pulumi.yaml's sentinel defaults as unset", () => {
-        const s = settings("production", { railsEnv: "", hostnames: "[]", protect: "auto", acmeRulesetOwner: "auto", r2Location: "" });
+        const s = settings("production", { railsEnv: "", hostnames: "[]", protect: "auto", r2Location: "", appVersion: "" });
         assert.strictEqual(s.railsEnv, "production");
         assert.deepStrictEqual(s.hostnames, ["shop.example.com"]);
         assert.strictEqual(s.protect, true);
         assert.strictEqual(s.storage.location, undefined);
+        assert.strictEqual(s.deploy.appVersion, undefined);
     });
 
     it("applies Litestream overrides on top of the seed's retention table", () => {
@@ -136,8 +124,8 @@ const BAD_CONFIGS: { name: string; stack?: string; overrides: Record<string, str
     },
     {
         name: "array given as a string",
-        overrides: { sshPublicKeys: KEY },
-        expected: [`rails-stack:sshPublicKeys: ${JSON.stringify(KEY)} is not a list of strings; write it as a YAML list in the stack file`],
+        overrides: { tailscaleTags: "tag:rails-host" },
+        expected: ['rails-stack:tailscaleTags: "tag:rails-host" is not a list of strings; write it as a YAML list in the stack file'],
     },
     {
         name: "x86 server type",
@@ -253,19 +241,18 @@ const BAD_CONFIGS: { name: string; stack?: string; overrides: Record<string, str
         expected: ["rails-stack:volumeSize: 5 is out of range; allowed: 10 to 10240"],
     },
     {
-        name: "SSH key that is not a public key",
-        overrides: { sshPublicKeys: JSON.stringify(["ssh-ed25519 not-base64!"]) },
-        expected: ['rails-stack:sshPublicKeys[0]: "ssh-ed25519 not-base64!" is not an OpenSSH public key; allowed types: ssh-ed25519, ssh-rsa, ecdsa-sha2-nistp256, ecdsa-sha2-nistp384, ecdsa-sha2-nistp521'],
+        name: "SSH keys, which nothing uses since Tailscale SSH checks tailnet identity",
+        overrides: { sshPublicKeys: JSON.stringify(["ssh-ed25519 AAAA deploy@example"]) },
+        expected: [
+            "rails-stack:sshPublicKeys: is no longer a setting: the host accepts SSH only through Tailscale SSH, which checks tailnet identity against the tailnet policy's ssh rules, not authorized keys; remove it (docs/hosts.md, Access)",
+        ],
     },
     {
-        name: "SSH key whose blob is another type",
-        overrides: { sshPublicKeys: JSON.stringify([KEY, MISLABELLED_KEY]) },
-        expected: ['rails-stack:sshPublicKeys[1]: "ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIKV28..." is not an OpenSSH public key; allowed types: ssh-ed25519, ssh-rsa, ecdsa-sha2-nistp256, ecdsa-sha2-nistp384, ecdsa-sha2-nistp521'],
-    },
-    {
-        name: "no SSH keys",
-        overrides: { sshPublicKeys: "[]" },
-        expected: ["rails-stack:sshPublicKeys: is an empty list; give at least one OpenSSH public key for the deploy user"],
+        name: "rollHosts, now that a boot change always replaces the host with a fresh key",
+        overrides: { rollHosts: "true" },
+        expected: [
+            "rails-stack:rollHosts: is no longer a setting: a change to what the host boots with now replaces it on every stack, with a fresh auth key (production's protection makes that a deliberate step); remove it (docs/hosts.md, Replacing the host)",
+        ],
     },
     {
         name: "Tailscale tag without the tag: prefix",
@@ -319,11 +306,11 @@ const BAD_CONFIGS: { name: string; stack?: string; overrides: Record<string, str
         expected: ['rails-stack:tlsMode: "letsencrypt" is not allowed; allowed: acme, tunnel'],
     },
     {
-        name: "review stack owning the zone ruleset",
-        stack: "pr-3",
+        name: "the retired zone ruleset owner",
+        stack: "production",
         overrides: { acmeRulesetOwner: "true" },
         expected: [
-            "rails-stack:acmeRulesetOwner: true is not allowed on a review stack: the zone ruleset must outlive it; let production or staging own it",
+            "rails-stack:acmeRulesetOwner: is no longer a setting: the zone's http_config_settings rule is gone, since the zone's SSL mode does not change a tunnel's connection to the origin and the rule changed the challenge path for every other origin of the zone; remove it (docs/edge.md)",
         ],
     },
     {

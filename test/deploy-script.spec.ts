@@ -12,7 +12,10 @@ import { haveTool, OkPlan, plainInputs, planFor, resourcesOfType, ROOT } from ".
 
 const SCRIPT = path.join(ROOT, DEPLOY_COMMAND.split(" ")[1]);
 
-/** A host stand-in: answers per FAKE_* knobs, keeps the remote home under FAKE_HOME, logs every command. */
+/**
+ * A host stand-in: answers per FAKE_* knobs for what only a host has (SSH reachability, cloud-init,
+ * Docker), runs everything else (files in the deploy user's home) in FAKE_HOME, logs every command.
+ */
 const FAKE_SSH = `#!/bin/bash
 set -u
 cmd="\${@: -1}"
@@ -25,12 +28,11 @@ true)
     echo "$n" >"$FAKE_LOG/attempts"
     [ "$n" -gt "\${FAKE_UP_AFTER:-0}" ] || exit 255 ;;
 timeout) exit "\${FAKE_CLOUD_INIT_STATUS:-0}" ;;
-cloud-init) echo "status: error"; echo "errors: bootstrap step mount_storage failed"; exit 1 ;;
+cloud-init) echo "status: error"; echo "errors: Failed running scripts_user (runcmd)"; exit 1 ;;
 docker) [ "\${FAKE_ACCESSORY_EXISTS:-0}" = 1 ] ;;
-cat) cat "$FAKE_HOME/$2" ;;
-mkdir) mkdir -p "$FAKE_HOME/$3" ;;
-tee) cat >"$FAKE_HOME/$2" ;;
-*) echo "fake ssh: unexpected command: $cmd" >&2; exit 99 ;;
+*)
+    if [ "$*" = "cat /var/lib/rails-host/bootstrap.report" ]; then echo "failed mount_storage (exit 1)"; exit 0; fi
+    mkdir -p "$FAKE_HOME" && cd "$FAKE_HOME" && exec "$@" ;;
 esac
 `;
 
@@ -69,7 +71,7 @@ describe("deploy script with recording stand-ins", function () {
         plan = await planFor("staging");
         const [command] = resourcesOfType(plan, "command:local:Command").filter((c) => c.name.endsWith("-deploy-kamal"));
         baseEnv = plainInputs(command).environment as Record<string, string>;
-        secretValues = baseEnv.RAILS_STACK_SECRET_NAMES.split(" ").map((name) => baseEnv[name]);
+        secretValues = [...baseEnv.RAILS_STACK_SECRET_NAMES.split(" "), "RAILS_STACK_TUNNEL_TOKEN"].map((name) => baseEnv[name]);
         // The app: the healthy fixture, committed, so Kamal could build its HEAD.
         const app = path.join(tmp, "app");
         fs.cpSync(path.join(ROOT, "test", "fixtures", "apps", "healthy"), app, { recursive: true });
@@ -133,17 +135,33 @@ describe("deploy script with recording stand-ins", function () {
             `args=setup --version ${commit} -c ${setDir()}/deploy.yml -d staging`,
         ]);
         assert.deepStrictEqual(run.kamal.filter((l) => l.startsWith("secret=")).map((l) => l.slice(7)), baseEnv.RAILS_STACK_SECRET_NAMES.split(" "));
-        // Three SSH attempts (the host answered on the third), then cloud-init, then the accessory check.
-        assert.deepStrictEqual(run.ssh.slice(0, 5).map((l) => l.split(" ").slice(0, 3).join(" ")), [
-            "shop-staging-web-1 true ",
-            "shop-staging-web-1 true ",
-            "shop-staging-web-1 true ",
-            "shop-staging-web-1 timeout 1199",
-            "shop-staging-web-1 docker container",
+        // Three SSH attempts (the host answered on the third), then cloud-init, the tunnel token, the accessory check.
+        assert.deepStrictEqual(run.ssh.slice(0, 7).map((l) => l.split(" ").slice(0, 2).join(" ")), [
+            "shop-staging-web-1 true",
+            "shop-staging-web-1 true",
+            "shop-staging-web-1 true",
+            "shop-staging-web-1 timeout",
+            "shop-staging-web-1 sha256sum",
+            "shop-staging-web-1 sh",
+            "shop-staging-web-1 docker",
         ]);
         assert.ok(!run.kamal.some((l) => l.includes("accessory reboot")), "a freshly booted accessory is not rebooted");
         assert.ok(fs.existsSync(path.join(tmp, "remote-home", ".rails-stack", "shop-staging", "litestream.fingerprint")));
         assertNoSecret(run);
+    });
+
+    it("hands the tunnel token to the host on stdin, and only when the host's copy differs", () => {
+        const tokenFile = path.join(tmp, "remote-home", ".rails-host", "tunnel-token");
+        assert.strictEqual(fs.readFileSync(tokenFile, "utf8"), `${baseEnv.RAILS_STACK_TUNNEL_TOKEN}\n`, "the first deploy wrote it");
+        assert.strictEqual(fs.statSync(tokenFile).mode & 0o777, 0o600);
+        const unchanged = deploy("token-unchanged", { FAKE_ACCESSORY_EXISTS: "1" });
+        assert.ok(!unchanged.output.includes("handing the tunnel token"), "an unchanged token is not rewritten (a write restarts cloudflared)");
+        const rotated = deploy("token-rotated", { FAKE_ACCESSORY_EXISTS: "1", RAILS_STACK_TUNNEL_TOKEN: "rotated-tunnel-token" });
+        assert.strictEqual(rotated.status, 0, rotated.output);
+        assert.match(rotated.output, /handing the tunnel token to cloudflared on shop-staging-web-1/);
+        assert.strictEqual(fs.readFileSync(tokenFile, "utf8"), "rotated-tunnel-token\n");
+        assert.ok(!rotated.output.includes("rotated-tunnel-token") && !rotated.ssh.join("\n").includes("rotated-tunnel-token"), "never on a command line");
+        deploy("token-restored", { FAKE_ACCESSORY_EXISTS: "1" });
     });
 
     it("a later deploy with the same accessory settings reboots nothing", () => {
@@ -188,7 +206,7 @@ describe("deploy script with recording stand-ins", function () {
     it("cloud-init errors on the host stop the deploy with the host's own report", () => {
         const run = deploy("cloud-init-error", { FAKE_CLOUD_INIT_STATUS: "1" });
         assert.strictEqual(run.status, 1);
-        assert.match(run.output, /errors: bootstrap step mount_storage failed/);
+        assert.match(run.output, /errors: Failed running scripts_user \(runcmd\)\nfailed mount_storage \(exit 1\)\n/);
         assert.match(run.output, /deploy: error: cloud-init on shop-staging-web-1 finished with errors \(exit 1\)/);
         assert.deepStrictEqual(run.kamal, []);
         const degraded = deploy("cloud-init-degraded", { FAKE_CLOUD_INIT_STATUS: "2", FAKE_ACCESSORY_EXISTS: "1" });

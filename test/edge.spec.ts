@@ -11,7 +11,6 @@ import { stableJson, stackConfigFromFiles, useMockedStack } from "../plan/run";
 import { createStack } from "../program";
 import {
     ACME_CHALLENGE_PATH_REGEX,
-    ACME_SSL_EXPRESSION,
     acmeWorkersRoutePattern,
     IngressRule,
     renderIngress,
@@ -101,8 +100,7 @@ describe("edge: ingress renderer", () => {
         assert.deepStrictEqual(YAML.parse(renderIngressYaml(acme)), { ingress: acme });
     });
 
-    it("the configuration-rule expression and the Workers route patterns cover the challenge path", () => {
-        assert.strictEqual(ACME_SSL_EXPRESSION, 'starts_with(http.request.uri.path, "/.well-known/acme-challenge/")');
+    it("the Workers route patterns cover the challenge path", () => {
         assert.strictEqual(acmeWorkersRoutePattern("shop.example.com"), "shop.example.com/.well-known/acme-challenge/*");
     });
 });
@@ -151,26 +149,11 @@ describe("edge: resources under mocks", () => {
         }
     });
 
-    it("only the owner stack creates the zone's http_config_settings ruleset", async () => {
-        assert.strictEqual(resourcesOfType(plans.production, RULESET).length, 1);
-        assert.strictEqual(resourcesOfType(plans.staging, RULESET).length, 0);
-        assert.strictEqual(resourcesOfType(plans["pr-7"], RULESET).length, 0);
-        assert.strictEqual(resourcesOfType(await planFor("staging", { acmeRulesetOwner: "true" }), RULESET).length, 1);
-        assert.strictEqual(resourcesOfType(await planFor("production", { acmeRulesetOwner: "false" }), RULESET).length, 0);
-        await assert.rejects(planFor("pr-7", { acmeRulesetOwner: "true" }), /acmeRulesetOwner/);
-    });
-
-    it("the ruleset sets ssl=flexible on the challenge path for the whole zone", () => {
-        const [ruleset] = resourcesOfType(plans.production, RULESET);
-        const inputs = plainInputs(ruleset) as { kind: string; phase: string; zoneId: string; rules: Record<string, unknown>[] };
-        assert.strictEqual(inputs.kind, "zone");
-        assert.strictEqual(inputs.phase, "http_config_settings");
-        assert.strictEqual(inputs.zoneId, "fedcba9876543210fedcba9876543210");
-        assert.strictEqual(inputs.rules.length, 1);
-        assert.strictEqual(inputs.rules[0].action, "set_config");
-        assert.deepStrictEqual(inputs.rules[0].actionParameters, { ssl: "flexible" });
-        assert.strictEqual(inputs.rules[0].expression, ACME_SSL_EXPRESSION);
-        assert.doesNotMatch(String(inputs.rules[0].expression), /example\.com/, "no hostname is listed");
+    it("creates no zone ruleset: the zone's SSL mode does not act on a tunnel, and a zone rule would reach every other origin", async () => {
+        for (const plan of [...Object.values(plans), await planFor("staging", { tlsMode: "tunnel" })]) {
+            assert.deepStrictEqual(resourcesOfType(plan, RULESET), [], plan.stack);
+        }
+        await assert.rejects(planFor("production", { acmeRulesetOwner: "true" }), /acmeRulesetOwner: is no longer a setting/);
     });
 
     it("one script-less Workers route per hostname, on the challenge path", async () => {
@@ -188,8 +171,7 @@ describe("edge: resources under mocks", () => {
 
     it("tunnel mode: no ACME layer at all, and the app rule targets http://127.0.0.1:80", async () => {
         for (const stack of ["staging", "production"]) {
-            const plan = await planFor(stack, { tlsMode: "tunnel", acmeRulesetOwner: "true" });
-            assert.strictEqual(resourcesOfType(plan, RULESET).length, 0, `${stack}: ruleset`);
+            const plan = await planFor(stack, { tlsMode: "tunnel" });
             assert.strictEqual(resourcesOfType(plan, ROUTE).length, 0, `${stack}: workers routes`);
             const ingress = ingressOf(plan);
             assert.ok(ingress.every((r) => r.path === undefined && r.originRequest === undefined), `${stack}: ACME ingress`);
@@ -248,12 +230,12 @@ describe("edge: secrecy and protection (component and program under mocks)", () 
         }
     });
 
-    it("production protects tunnel, DNS records and ruleset; staging and review stacks protect nothing", async () => {
+    it("production protects tunnel and DNS records; staging and review stacks protect nothing", async () => {
         const production = await planFor("production");
-        for (const key of [`${TUNNEL}::shop-production-edge-tunnel`, `${DNS}::shop-production-edge-dns-shop.example.com`, `${RULESET}::shop-production-edge-acme-ssl`]) {
+        for (const key of [`${TUNNEL}::shop-production-edge-tunnel`, `${DNS}::shop-production-edge-dns-shop.example.com`]) {
             assert.strictEqual(production.options.get(key)?.protect, true, key);
         }
-        for (const plan of [await planFor("staging", { acmeRulesetOwner: "true" }), await planFor("pr-7")]) {
+        for (const plan of [await planFor("staging"), await planFor("pr-7")]) {
             const edgeKeys = [...plan.options.keys()].filter((k) => k.includes("-edge"));
             assert.ok(edgeKeys.length >= 4, `${plan.stack}: edge resources recorded`);
             assert.deepStrictEqual(edgeKeys.filter((k) => plan.options.get(k)?.protect), [], `${plan.stack}: nothing protected`);

@@ -84,13 +84,15 @@ describe("hosts under mocks", () => {
         for (const plan of [staging, production]) {
             const attachments = resourcesOfType(plan, ATTACHMENT);
             assert.strictEqual(attachments.length, 1);
-            const web1 = resourceNamed(plan, SERVER, `shop-${plan.stack}-web-1`);
-            assert.ok(web1.custom);
+            const server = resourceNamed(plan, SERVER, `shop-${plan.stack}-web-1`);
+            assert.ok(server.custom);
             const volume = plainInputs(resourcesOfType(plan, VOLUME)[0]);
             assert.strictEqual(volume.format, "ext4");
+            assert.strictEqual(volume.location, plainInputs(server).location, "a volume attaches only in its own location");
             assert.strictEqual(plainInputs(attachments[0]).automount, false);
+            assert.strictEqual(plainInputs(attachments[0]).volumeId, Number(plan.outputs.volumeId));
             const userData = plan.artifacts[`cloud-init/shop-${plan.stack}-web-1.yaml`];
-            assert.match(userData, /STORAGE_DEVICE='\/dev\/disk\/by-id\/scsi-0HC_Volume_\d+'/);
+            assert.match(userData, /STORAGE_PATH='\/mnt\/storage'/);
         }
         assert.strictEqual(plainInputs(resourcesOfType(production, VOLUME)[0]).size, 40);
         assert.strictEqual(production.outputs.volumeMountPath, STORAGE_HOST_PATH);
@@ -125,20 +127,32 @@ describe("hosts under mocks", () => {
                 assert.strictEqual(inputs.reusable, false);
                 assert.deepStrictEqual(inputs.tags, ["tag:rails-host"]);
                 assert.strictEqual(inputs.ephemeral, plan.stack === "pr-7");
-                assert.strictEqual(inputs.recreateIfInvalid, plan.stack === "pr-7" ? "never" : "always");
+                // A used key reads as invalid: re-minting it on a refresh would replace a healthy server.
+                assert.strictEqual(inputs.recreateIfInvalid, "never");
                 assert.match(String(inputs.description), new RegExp(`^${key.name.replace(/-tailnet-key$/, "")} [0-9a-f]{8}$`));
                 assert.ok(String(inputs.description).length <= 50);
             }
         }
     });
 
-    it("mints a new key exactly when what the host boots with changes", async () => {
+    it("mints a new key exactly when the server would be created anew: so a replacement never boots with a used key", async () => {
         const keyName = "shop-staging-web-1-tailnet-key";
         const description = (plan: OkPlan) => plainInputs(resourceNamed(plan, KEY, keyName)).description;
-        const stagingKeys = JSON.parse(stackConfigFromFiles(ROOT, "staging").values.sshPublicKeys) as string[];
-        const withAnotherDeployKey = await planFor("staging", { sshPublicKeys: JSON.stringify([...stagingKeys, unusableSshPublicKey("other", "key")]) });
         assert.strictEqual(description(await planFor("staging")), description(staging));
-        assert.notStrictEqual(description(withAnotherDeployKey), description(staging));
+        // What the server is created from: its user-data, and the inputs Hetzner cannot change in place.
+        const replacing: Record<string, string>[] = [{ tailscaleTags: JSON.stringify(["tag:other"]) }, { tailscaleDirectUdp: "false" }, { location: "nbg1" }];
+        for (const overrides of replacing) assert.notStrictEqual(description(await planFor("staging", overrides)), description(staging), JSON.stringify(overrides));
+        // Not part of the boot: the token, the volume, the app and its routing reach the host later.
+        const inPlace: Record<string, string>[] = [{ tlsMode: "tunnel" }, { volumeSize: "30" }, { appVersion: "v2" }, { hostnames: JSON.stringify(["other-staging.example.com"]) }, { webServerType: "cax21" }];
+        for (const overrides of inPlace) assert.strictEqual(description(await planFor("staging", overrides)), description(staging), JSON.stringify(overrides));
+    });
+
+    it("boots with nothing volatile: no tunnel token and no volume id in the user-data", () => {
+        for (const plan of [staging, production, review]) {
+            const userData = plan.artifacts[`cloud-init/shop-${plan.stack}-web-1.yaml`];
+            assert.ok(!userData.includes(String(plan.outputs.tunnelToken)), `${plan.stack}: tunnel token in user-data`);
+            assert.ok(!userData.includes(String(plan.outputs.volumeId)), `${plan.stack}: volume id in user-data`);
+        }
     });
 
     it("hands the user-data to each server as a secret", () => {
@@ -153,7 +167,7 @@ describe("hosts under mocks", () => {
     it("never puts the tunnel token or an auth key into plan.json, outputs or other artifacts", () => {
         for (const plan of [staging, production, review]) {
             const secrets = embeddedSecrets(plan);
-            assert.ok(secrets.length >= 2, "found the embedded secrets");
+            assert.deepStrictEqual(secrets.length, 1, "the auth key, the one embedded secret");
             const visible = [
                 stableJson(plan.entries),
                 stableJson({ host: plan.outputs.host, volumeId: plan.outputs.volumeId, volumeMountPath: plan.outputs.volumeMountPath }),
@@ -195,11 +209,9 @@ describe("hosts under mocks", () => {
 });
 
 describe("host policies (pure)", () => {
-    it("ignores user-data changes on persistent stacks unless rollHosts is set; review stacks roll", () => {
-        const production = serverResourceOptions(settingsFor("production"));
-        assert.deepStrictEqual(production, { protect: true, deleteBeforeReplace: true, ignoreChanges: ["userData"] });
-        assert.deepStrictEqual(serverResourceOptions(settingsFor("staging")), { protect: false, deleteBeforeReplace: true, ignoreChanges: ["userData"] });
-        assert.deepStrictEqual(serverResourceOptions(settingsFor("staging", { rollHosts: "true" })), { protect: false, deleteBeforeReplace: true });
+    it("replaces a server whose boot changed on every stack; production's protection makes that deliberate", () => {
+        assert.deepStrictEqual(serverResourceOptions(settingsFor("production")), { protect: true, deleteBeforeReplace: true });
+        assert.deepStrictEqual(serverResourceOptions(settingsFor("staging")), { protect: false, deleteBeforeReplace: true });
         assert.deepStrictEqual(serverResourceOptions(settingsFor("pr-7")), { protect: false, deleteBeforeReplace: true });
     });
 

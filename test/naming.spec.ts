@@ -20,7 +20,6 @@ function storageNames(app: string, stack: string): string[] {
                 registryUsername: "acme",
                 cloudflareAccountId: "0123456789abcdef0123456789abcdef",
                 cloudflareZoneId: "fedcba9876543210fedcba9876543210",
-                sshPublicKeys: JSON.stringify(["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKV286JWuyS1aPRw2tWmOIyy2cZoBXT01Z8lfb+fX4N8"]),
                 appDir: "../shop",
                 hcloudToken: "x",
                 cloudflareApiToken: "x",

@@ -9,7 +9,6 @@ const KEPT_ON_PRODUCTION = [
     "cloudflare:index/r2Bucket:R2Bucket",
     "cloudflare:index/zeroTrustTunnelCloudflared:ZeroTrustTunnelCloudflared",
     "cloudflare:index/dnsRecord:DnsRecord",
-    "cloudflare:index/ruleset:Ruleset",
 ];
 
 const protectedKeys = (plan: OkPlan): string[] => [...plan.options].filter(([, o]) => o.protect).map(([key]) => key).sort();
@@ -34,12 +33,9 @@ describe("protection across the graph", () => {
         }
     });
 
-    it("persistent servers ignore user-data changes; review servers roll with them", async () => {
-        const ignoresUserData = (plan: OkPlan) =>
-            resourcesOfType(plan, "hcloud:index/server:Server").map((s) => plan.options.get(`hcloud:index/server:Server::${s.name}`)?.ignoreChanges);
-        assert.deepStrictEqual(ignoresUserData(await planFor("production")), [["userData"]]);
-        assert.deepStrictEqual(ignoresUserData(await planFor("staging")), [["userData"]]);
-        assert.deepStrictEqual(ignoresUserData(await planFor("staging", { rollHosts: "true" })), [[]]);
-        assert.deepStrictEqual(ignoresUserData(await planFor("pr-7")), [[]]);
+    it("no resource ignores a change: a server boots with the inputs in its state, never stale ones", async () => {
+        for (const plan of [await planFor("production"), await planFor("staging"), await planFor("pr-7")]) {
+            assert.deepStrictEqual([...plan.options].filter(([, o]) => o.ignoreChanges.length > 0), [], plan.stack);
+        }
     });
 });

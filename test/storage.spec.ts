@@ -7,7 +7,7 @@ import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as YAML from "yaml";
-import { bucketResourceOptions, emptiesBucketsOnDelete, r2Endpoint, Storage } from "../components/storage";
+import { bucketResourceOptions, emptiesBucketsOnDelete, r2Endpoint, requiredTokenValue, Storage } from "../components/storage";
 import { parseConfig } from "../config/parse";
 import type { Settings } from "../config/settings";
 import { recordingMocks, mockSecret } from "../plan/mocks";
@@ -230,7 +230,20 @@ describe("storage: R2 resources", () => {
             bucket: '<%= ENV.fetch("R2_BUCKET") %>',
             endpoint: '<%= ENV.fetch("R2_ENDPOINT") %>',
             force_path_style: true,
+            request_checksum_calculation: "when_required",
+            response_checksum_validation: "when_required",
         });
         assert.match(doc, /^# R2_BUCKET=shop-production-attachments$/m);
+    });
+});
+
+describe("storage: the scoped token's value", () => {
+    it("an empty value read back from the provider stops the update instead of deriving sha256('')", () => {
+        assert.throws(
+            () => requiredTokenValue("", "shop-staging-r2"),
+            /^Error: the Cloudflare API token shop-staging-r2 has an empty value in state, so its S3 secret cannot be derived \(terraform-provider-cloudflare#5273\); replace the token to mint a new value: pulumi up --replace <its URN>/,
+        );
+        assert.throws(() => requiredTokenValue(undefined, "shop-staging-r2"), /empty value/);
+        assert.strictEqual(requiredTokenValue("v", "shop-staging-r2"), "v");
     });
 });
