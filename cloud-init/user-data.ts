@@ -91,7 +91,6 @@ interface WriteFile {
     path: string;
     content: string;
     permissions: string;
-    defer?: boolean;
 }
 
 export function renderUserData(facts: HostBootFacts): string {
@@ -130,13 +129,11 @@ export function renderUserData(facts: HostBootFacts): string {
         },
         ...Object.entries(hostUnits()).map(([name, content]) => ({ path: `${UNITS}/${name}`, content, permissions: "0644" })),
         {
-            // Deferred until after the bootstrap's docker.io install started the daemon once; the
-            // bootstrap reloads systemd, and from then on Docker (so every container) starts only on
-            // top of the mounted volume.
+            // In place before the bootstrap installs docker.io, which it does after mounting the
+            // volume: Docker, so every container, starts only on top of the mounted volume.
             path: `${UNITS}/docker.service.d/10-requires-storage.conf`,
             content: renderUnit("Docker, and so every container, runs only on top of the storage volume.", { Unit: { RequiresMountsFor: STORAGE_HOST_PATH } }),
             permissions: "0644",
-            defer: true,
         },
     ];
     const config = {

@@ -11,7 +11,7 @@ import { acmeWorkersRoutePattern, renderIngress, renderIngressYaml } from "../re
 type EdgeSettings = Pick<Settings, "project" | "app" | "stack" | "protect" | "hostnames" | "cloudflare">;
 
 export interface EdgeArgs {
-    /** The validated stack settings (hostnames, account/zone ids, TLS mode, ruleset ownership). */
+    /** The validated stack settings (hostnames, account/zone ids, TLS mode). */
     readonly settings: EdgeSettings;
 }
 

@@ -1,5 +1,5 @@
 // Every stack config key, declared once. Pulumi.yaml's `config:` block and the README table are
-// checked against this list by test/config-declarations.spec.ts, so the three cannot drift.
+// checked against this list by test/declarations.spec.ts, so the three cannot drift.
 
 export type KeyType = "string" | "integer" | "boolean" | "array";
 

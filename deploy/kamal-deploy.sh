@@ -22,6 +22,7 @@
 #   RAILS_STACK_KAMAL          Kamal's executable (default: the app's bin/kamal)
 #   RAILS_STACK_STATE_DIR      where the per-stack directories live (default ~/.local/state/rails-stack)
 # Secret values stay in the environment: never on a command line, never printed.
+# Written for bash 3.2 too (macOS): no empty array is expanded bare under `set -u`.
 set -euo pipefail
 
 log() { printf 'deploy: %s\n' "$*" >&2; }
@@ -157,7 +158,7 @@ kamal_run() {
 # skipped), so the same command serves the first deploy and every later one.
 log "kamal setup of $RAILS_STACK_SERVICE $version on $host (RAILS_ENV=$RAILS_STACK_RAILS_ENV)"
 status=0
-kamal_run setup --version "$version" "${push_flags[@]}" 2>&1 | tee "$dir/kamal.log" || status=${PIPESTATUS[0]}
+kamal_run setup --version "$version" ${push_flags[@]+"${push_flags[@]}"} 2>&1 | tee "$dir/kamal.log" || status=${PIPESTATUS[0]}
 if [ "$status" -ne 0 ]; then
     if grep -q "Deploy lock found" "$dir/kamal.log"; then
         log "a deploy lock is held on $host: if no other deploy is running, release it with"
@@ -175,7 +176,7 @@ while read -r name container digest secrets; do
     )"
     fingerprint="$(printf '%s' "$fingerprint" | sha256)"
     stored="$(on_host cat ".rails-stack/$RAILS_STACK_SERVICE-$stack/$name.fingerprint" 2>/dev/null)" || stored=""
-    if [[ " ${existing_accessories[*]} " == *" $name "* && "$stored" != "$fingerprint" ]]; then
+    if [[ " ${existing_accessories[*]:-} " == *" $name "* && "$stored" != "$fingerprint" ]]; then
         log "the settings of accessory $name changed: rebooting $container"
         kamal_run accessory reboot "$name" || fail "kamal accessory reboot $name failed"
     fi

@@ -16,7 +16,8 @@ export function writePlan(result: Extract<PlanResult, { ok: true }>, dir: string
     prepareOutDir(dir);
     for (const [file, content] of Object.entries(result.artifacts)) {
         fs.mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
-        fs.writeFileSync(path.join(dir, file), content);
+        // Scripts stay runnable (the Kamal set's hooks), as the deploy step writes them.
+        fs.writeFileSync(path.join(dir, file), content, { mode: content.startsWith("#!") ? 0o755 : 0o644 });
     }
     fs.writeFileSync(path.join(dir, "plan.json"), stableJson(result.entries));
 }

@@ -1,5 +1,5 @@
-// What the Rails app needs to keep Active Storage attachments in R2: plain values for the Kamal
-// issue to pass as env, and the config/storage.yml service entry that reads them.
+// What the Rails app needs to keep Active Storage attachments in R2: plain values the Kamal set
+// passes as env, and the config/storage.yml service entry that reads them.
 import * as YAML from "yaml";
 
 /** Env var names the app reads; the key values reach it only as Kamal secrets. */

@@ -160,8 +160,9 @@ function baseConfig(input: KamalInput): Record<string, unknown> {
         require_destination: true,
         registry: { server: input.registry.server, username: input.registry.username, password: [KAMAL_SECRET_ENV.registryPassword] },
         builder: { arch: "arm64" },
-        // The same OpenSSH config file the deploy step and the hook use (`ssh -F`): one source of truth.
-        ssh: { user: DEPLOY_USER, config: [inKamalDir(KAMAL_FILES.sshConfig)] },
+        // The OpenSSH config file the deploy step and the hook use too (`ssh -F`). Kamal passes its
+        // own user and port (default 22) to net-ssh, which override the file's: so they are here too.
+        ssh: { user: DEPLOY_USER, port: input.target.sshPort, config: [inKamalDir(KAMAL_FILES.sshConfig)] },
         volumes: [volumeMapping],
         asset_path: ASSET_PATH,
         secrets_path: inKamalDir("secrets"),

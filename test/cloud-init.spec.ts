@@ -20,7 +20,7 @@ const facts: HostBootFacts = {
 };
 
 type CloudConfig = {
-    write_files: { path: string; content: string; permissions: string; defer?: boolean }[];
+    write_files: { path: string; content: string; permissions: string }[];
     users: Record<string, unknown>[];
     bootcmd: string[];
     runcmd: string[][];
@@ -85,7 +85,6 @@ describe("cloud-init user-data renderer", () => {
         assert.deepStrictEqual(daemon["log-opts"], { "max-size": "10m", "max-file": "5" });
         const dropIn = file(config, "/etc/systemd/system/docker.service.d/10-requires-storage.conf")!;
         assert.match(dropIn.content, /^\[Unit\]\nRequiresMountsFor=\/mnt\/storage$/m);
-        assert.strictEqual(dropIn.defer, true);
     });
 
     it("runs cloudflared from the token file the deploy step writes, and restarts it when that file changes", () => {

@@ -66,7 +66,8 @@ describe("deploy component under mocks", () => {
         for (const overrides of deployed) {
             assert.notDeepStrictEqual(triggers(await planFor("staging", overrides)), triggers(staging), JSON.stringify(overrides));
         }
-        const notDeployed: Record<string, string>[] = [{ volumeSize: "20" }, { publicIpv4: "false" }, { tailscaleDirectUdp: "false" }, { r2Location: "weur" }, { protect: "true" }];
+        // Changed in place: neither what is deployed nor the server (a replaced server is a new id).
+        const notDeployed: Record<string, string>[] = [{ volumeSize: "20" }, { publicIpv4: "false" }, { protect: "true" }];
         for (const overrides of notDeployed) {
             assert.deepStrictEqual(triggers(await planFor("staging", overrides)), triggers(staging), JSON.stringify(overrides));
         }

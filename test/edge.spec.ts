@@ -1,4 +1,4 @@
-// Edge (issue 4): tunnel, ingress, proxied DNS and the three-layer ACME HTTP-01 bypass.
+// Edge: tunnel, ingress, proxied DNS and the ACME HTTP-01 layers (tunnel ingress, Workers routes).
 import * as assert from "assert";
 import * as pulumi from "@pulumi/pulumi";
 import * as YAML from "yaml";

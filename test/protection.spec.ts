@@ -14,7 +14,7 @@ const KEPT_ON_PRODUCTION = [
 const protectedKeys = (plan: OkPlan): string[] => [...plan.options].filter(([, o]) => o.protect).map(([key]) => key).sort();
 
 describe("protection across the graph", () => {
-    it("production protects servers, volume, buckets, tunnel, DNS and the zone ruleset, in Pulumi and at the provider", async () => {
+    it("production protects servers, volume, buckets, tunnel and DNS, in Pulumi and at the provider", async () => {
         const production = await planFor("production");
         for (const type of KEPT_ON_PRODUCTION) {
             const resources = resourcesOfType(production, type);
