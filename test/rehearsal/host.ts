@@ -1,0 +1,270 @@
+// A real deploy target on this machine, started and stopped by the rehearsal spec: Debian's
+// dockerd, docker-registry and sshd in their own PID, mount and network namespaces (host.sh), a
+// `deploy` user reached with a key held by a private ssh-agent, and, on this machine's side of the
+// namespace's link, stand-ins for what lies outside a real host: a DNS server that sends R2's
+// hostnames to an S3 server (s3rver, over TLS with a rehearsal CA). Nothing outlives stop().
+import { ChildProcess, execFileSync, spawn, spawnSync } from "child_process";
+import { OutsideWorld, R2_DOMAIN } from "./outside";
+import * as fs from "fs";
+import * as net from "net";
+import * as os from "os";
+import * as path from "path";
+import { ROOT } from "../support";
+
+/** The app's uid on the host; cloud-init hands it the volume (lib/paths.ts APP_UID). */
+const APP_UID = 1000;
+
+export interface RehearsalHost {
+    /** The host's address, as the deployer reaches it. */
+    readonly address: string;
+    readonly sshPort: number;
+    /** The rehearsal's directory: everything it writes is under it. */
+    readonly dir: string;
+    /** The volume's contents (/mnt/storage on the host). */
+    readonly storage: string;
+    /** Where the S3 stand-in keeps objects: <bucket>/<key>. */
+    readonly s3: string;
+    /** An ssh-agent holding the deploy user's key (SSH_AUTH_SOCK for the deployer). */
+    readonly agentSocket: string;
+    /** `docker` against the host's daemon. */
+    docker(args: readonly string[], input?: Buffer): string;
+    /** The host's daemon, with the exit status instead of a throw. */
+    dockerStatus(args: readonly string[]): { status: number | null; output: string };
+    stop(): Promise<void>;
+}
+
+export interface RehearsalOptions {
+    /** S3 access key pairs the S3 stand-in accepts. */
+    readonly s3Credentials: readonly { readonly accessKeyId: string; readonly secretAccessKey: string }[];
+    /** Buckets the S3 stand-in has. */
+    readonly buckets: readonly string[];
+}
+
+/** Why the rehearsal cannot run here, or undefined when it can. */
+export function rehearsalUnavailable(): string | undefined {
+    if (process.getuid?.() !== 0) return "needs root (network, mount and PID namespaces; dockerd; sshd)";
+    for (const tool of ["dockerd", "docker", "docker-registry", "/usr/sbin/sshd", "ssh", "ssh-agent", "ssh-keygen", "ip", "unshare", "nsenter", "openssl", "busybox", "sqlite3"]) {
+        if (spawnSync("sh", ["-c", `command -v ${tool}`]).status !== 0) return `${tool} is not installed`;
+    }
+    return undefined;
+}
+
+const run = (command: string, args: readonly string[], options: { input?: Buffer | string; env?: NodeJS.ProcessEnv } = {}): string => {
+    const result = spawnSync(command, args, { input: options.input, env: options.env ?? process.env, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+    if (result.status !== 0) throw new Error(`${command} ${args.join(" ")} failed (${result.status}): ${result.stderr}${result.stdout}`);
+    return result.stdout;
+};
+
+async function until(what: string, seconds: number, check: () => boolean | Promise<boolean>): Promise<void> {
+    const deadline = Date.now() + seconds * 1000;
+    while (!(await check())) {
+        if (Date.now() > deadline) throw new Error(`rehearsal host: ${what} not ready after ${seconds}s`);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+}
+
+const portOpen = (host: string, port: number): Promise<boolean> =>
+    new Promise((resolve) => {
+        const socket = net.connect({ host, port, timeout: 500 }, () => {
+            socket.destroy();
+            resolve(true);
+        });
+        socket.on("error", () => resolve(false));
+        socket.on("timeout", () => {
+            socket.destroy();
+            resolve(false);
+        });
+    });
+
+/** A /30 in 10.251.0.0/16 that no interface of this machine uses yet. */
+function freeSubnet(): number {
+    const used = run("ip", ["-o", "-4", "addr"]);
+    for (let n = 1; n < 255; n++) if (!used.includes(`10.251.${n}.`)) return n;
+    throw new Error("no free 10.251.x.0/30 subnet");
+}
+
+/** This machine's accounts, with a `deploy` user (uid = the app's) in the docker group. */
+function accounts(dir: string): void {
+    const keep = (file: string, drop: (fields: string[]) => boolean) =>
+        fs.readFileSync(`/etc/${file}`, "utf8").split("\n").filter((line) => line && !drop(line.split(":")));
+    const passwd = keep("passwd", (f) => f[0] === "deploy" || f[2] === String(APP_UID));
+    const group = keep("group", (f) => f[0] === "deploy" || f[2] === String(APP_UID));
+    const shadow = keep("shadow", (f) => f[0] === "deploy");
+    const docker = group.findIndex((line) => line.startsWith("docker:"));
+    if (docker >= 0) group[docker] = `${group[docker]}${group[docker].endsWith(":") ? "" : ","}deploy`;
+    else group.push("docker:x:998:deploy");
+    fs.mkdirSync(path.join(dir, "etc"));
+    fs.writeFileSync(path.join(dir, "etc", "passwd"), [...passwd, `deploy:x:${APP_UID}:${APP_UID}::/home/deploy:/bin/bash`, ""].join("\n"));
+    fs.writeFileSync(path.join(dir, "etc", "group"), [...group, `deploy:x:${APP_UID}:`, ""].join("\n"));
+    fs.writeFileSync(path.join(dir, "etc", "shadow"), [...shadow, "deploy:*:19000:0:99999:7:::", ""].join("\n"), { mode: 0o640 });
+}
+
+/** What cloud-init leaves in /run/cloud-init after a boot that finished without errors. */
+function finishedBoot(dir: string): void {
+    fs.mkdirSync(path.join(dir, "boot"));
+    const stage = (start: number) => ({ errors: [], start, finished: start + 1 });
+    const status = { v1: { datasource: "DataSourceHetzner", "init-local": stage(1), init: stage(3), "modules-config": stage(5), "modules-final": stage(7), stage: null } };
+    fs.writeFileSync(path.join(dir, "boot", "status.json"), JSON.stringify(status));
+    fs.writeFileSync(path.join(dir, "boot", "result.json"), JSON.stringify({ v1: { datasource: "DataSourceHetzner", errors: [] } }));
+}
+
+/** A CA, and a certificate it signed for R2's hostnames. */
+function certificates(dir: string): { ca: string; key: string; cert: string } {
+    const tls = path.join(dir, "tls");
+    fs.mkdirSync(tls);
+    const file = (name: string) => path.join(tls, name);
+    run("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=rails-stack rehearsal CA", "-keyout", file("ca.key"), "-out", file("ca.pem")]);
+    run("openssl", ["req", "-newkey", "rsa:2048", "-nodes", "-subj", `/CN=*${R2_DOMAIN}`, "-keyout", file("s3.key"), "-out", file("s3.csr")]);
+    fs.writeFileSync(file("san.cnf"), `subjectAltName=DNS:*${R2_DOMAIN}\n`);
+    run("openssl", ["x509", "-req", "-in", file("s3.csr"), "-CA", file("ca.pem"), "-CAkey", file("ca.key"), "-CAcreateserial", "-days", "2", "-extfile", file("san.cnf"), "-out", file("s3.pem")]);
+    return { ca: fs.readFileSync(file("ca.pem"), "utf8"), key: fs.readFileSync(file("s3.key"), "utf8"), cert: fs.readFileSync(file("s3.pem"), "utf8") };
+}
+
+export async function startRehearsalHost(options: RehearsalOptions): Promise<RehearsalHost> {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rehearsal-"));
+    // sshd reads the deploy user's authorized keys as that user.
+    fs.chmodSync(dir, 0o755);
+    const n = freeSubnet();
+    const [gateway, address] = [`10.251.${n}.1`, `10.251.${n}.2`];
+    const namespace = `rehearsal-${process.pid}-${n}`;
+    const [outside, inside] = [`rsl${n}a`, `rsl${n}b`];
+    const sshPort = 2222;
+    let launcher: ChildProcess | undefined;
+    let outsideWorld: ChildProcess | undefined;
+
+    const stop = async (): Promise<void> => {
+        if (launcher && launcher.exitCode === null) {
+            const exited = new Promise((resolve) => launcher!.once("exit", resolve));
+            // unshare ignores SIGTERM while it waits; once it is gone, --kill-child kills PID 1 of the
+            // namespace, and with it every process in the namespace.
+            launcher.kill("SIGKILL");
+            await exited;
+        }
+        if (outsideWorld && outsideWorld.exitCode === null) {
+            const exited = new Promise((resolve) => outsideWorld!.once("exit", resolve));
+            outsideWorld.kill("SIGKILL");
+            await exited;
+        }
+        spawnSync("ip", ["netns", "delete", namespace]);
+        spawnSync("ip", ["link", "delete", outside]);
+        fs.rmSync(dir, { recursive: true, force: true });
+    };
+
+    try {
+        for (const sub of ["storage", "home/deploy", "docker", "exec", "registry", "s3", "authorized_keys"]) fs.mkdirSync(path.join(dir, sub), { recursive: true });
+        fs.chownSync(path.join(dir, "storage"), APP_UID, APP_UID);
+        fs.chownSync(path.join(dir, "home", "deploy"), APP_UID, APP_UID);
+        accounts(dir);
+        finishedBoot(dir);
+
+        // The link between this machine and the host's network namespace.
+        run("ip", ["netns", "add", namespace]);
+        run("ip", ["link", "add", outside, "type", "veth", "peer", "name", inside]);
+        run("ip", ["link", "set", inside, "netns", namespace]);
+        run("ip", ["addr", "add", `${gateway}/30`, "dev", outside]);
+        run("ip", ["link", "set", outside, "up"]);
+        const inNamespace = (...args: string[]) => run("ip", ["netns", "exec", namespace, "ip", ...args]);
+        inNamespace("addr", "add", `${address}/30`, "dev", inside);
+        inNamespace("link", "set", inside, "up");
+        inNamespace("route", "add", "default", "via", gateway);
+
+        // sshd for the deploy user, with a key only the rehearsal's ssh-agent holds.
+        const key = path.join(dir, "deploy_key");
+        run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", path.join(dir, "ssh_host_ed25519_key")]);
+        run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "rehearsal-deployer", "-f", key]);
+        fs.copyFileSync(`${key}.pub`, path.join(dir, "authorized_keys", "deploy"));
+        fs.writeFileSync(
+            path.join(dir, "sshd_config"),
+            [
+                `Port ${sshPort}`,
+                `ListenAddress ${address}`,
+                `HostKey ${dir}/ssh_host_ed25519_key`,
+                `PidFile ${dir}/sshd.pid`,
+                `AuthorizedKeysFile ${dir}/authorized_keys/%u`,
+                "StrictModes no",
+                "UsePAM no",
+                "PasswordAuthentication no",
+                "KbdInteractiveAuthentication no",
+                "PermitRootLogin no",
+                "AllowUsers deploy",
+                "",
+            ].join("\n"),
+        );
+        fs.writeFileSync(path.join(dir, "registry.yml"), `version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/registry\nhttp:\n  addr: 127.0.0.1:5000\n`);
+
+        // Outside the host: DNS and S3 stand-ins on this machine's end of the link, in a process of
+        // their own, so they answer while this one waits on a deploy.
+        const tls = certificates(dir);
+        fs.writeFileSync(path.join(dir, "ca.pem"), tls.ca);
+        const world: OutsideWorld = { address: gateway, s3Directory: path.join(dir, "s3"), key: tls.key, cert: tls.cert, credentials: options.s3Credentials, buckets: options.buckets };
+        outsideWorld = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(__dirname, "outside.ts"), JSON.stringify(world)], {
+            cwd: ROOT,
+            stdio: ["ignore", "pipe", "inherit"],
+        });
+        await new Promise<void>((resolve, reject) => {
+            outsideWorld!.stdout!.once("data", () => resolve());
+            outsideWorld!.once("exit", (code) => reject(new Error(`the DNS and S3 stand-ins exited (${code})`)));
+        });
+
+        launcher = spawn(
+            "nsenter",
+            [`--net=/run/netns/${namespace}`, "unshare", "--pid", "--mount", "--propagation", "private", "--kill-child", "--mount-proc", "bash", path.join(ROOT, "test", "rehearsal", "host.sh")],
+            { env: { PATH: process.env.PATH, REHEARSAL_DIR: dir, REHEARSAL_ADDRESS: address, REHEARSAL_SSH_PORT: String(sshPort), REHEARSAL_DNS: gateway }, stdio: "ignore" },
+        );
+        const socket = path.join(dir, "docker.sock");
+        const docker = (args: readonly string[], input?: Buffer): string => run("docker", ["-H", `unix://${socket}`, ...args], { input });
+        const dockerStatus = (args: readonly string[]) => {
+            const result = spawnSync("docker", ["-H", `unix://${socket}`, ...args], { encoding: "utf8" });
+            return { status: result.status, output: `${result.stdout}${result.stderr}` };
+        };
+        await until("dockerd", 60, () => fs.existsSync(socket) && dockerStatus(["version"]).status === 0);
+        await until("sshd", 30, () => portOpen(address, sshPort));
+        const agentSocket = path.join(dir, "agent.sock");
+        await until("ssh-agent", 10, () => fs.existsSync(agentSocket));
+        run("ssh-add", ["-q", key], { env: { ...process.env, SSH_AUTH_SOCK: agentSocket } });
+        return { address, sshPort, dir, storage: path.join(dir, "storage"), s3: path.join(dir, "s3"), agentSocket, docker, dockerStatus, stop };
+    } catch (err) {
+        await stop();
+        throw err;
+    }
+}
+
+/** Files for an image built FROM scratch: relative path → content, a file to copy, a link or a directory. */
+export type ImageFiles = Readonly<
+    Record<string, { readonly content?: string | Buffer; readonly copy?: string; readonly link?: string; readonly directory?: boolean; readonly mode?: number }>
+>;
+
+/** Builds an image from a Dockerfile and its context on the host's daemon. */
+export function buildImage(host: RehearsalHost, tag: string, dockerfile: string, files: ImageFiles): void {
+    const context = fs.mkdtempSync(path.join(host.dir, "context-"));
+    try {
+        fs.writeFileSync(path.join(context, "Dockerfile"), dockerfile);
+        for (const [file, spec] of Object.entries(files)) {
+            const target = path.join(context, file);
+            fs.mkdirSync(path.dirname(target), { recursive: true });
+            if (spec.link) fs.symlinkSync(spec.link, target);
+            else if (spec.directory) fs.mkdirSync(target, { recursive: true });
+            else if (spec.copy) fs.copyFileSync(spec.copy, target);
+            else fs.writeFileSync(target, spec.content ?? "");
+            if (spec.mode !== undefined && !spec.link) fs.chmodSync(target, spec.mode);
+        }
+        host.docker(["build", "-q", "-t", tag, "-"], execFileSync("tar", ["-C", context, "-c", "."], { maxBuffer: 256 * 1024 * 1024 }));
+    } finally {
+        fs.rmSync(context, { recursive: true, force: true });
+    }
+}
+
+/** busybox and all its applets under bin/: a shell and the small tools the images need. */
+export function busyboxFiles(): Record<string, { copy?: string; link?: string; mode?: number }> {
+    const applets = run("busybox", ["--list"]).trim().split("\n").filter((applet) => applet !== "busybox");
+    return { "bin/busybox": { copy: "/bin/busybox", mode: 0o755 }, ...Object.fromEntries(applets.map((a) => [`bin/${a}`, { link: "busybox" }])) };
+}
+
+/** A dynamically linked program of this machine and the libraries it loads. */
+export function programWithLibraries(program: string): Record<string, { copy: string; mode: number }> {
+    const libraries = run("ldd", [program])
+        .split("\n")
+        .map((line) => /(\/\S+) \(0x/.exec(line)?.[1])
+        .filter((lib): lib is string => Boolean(lib));
+    return Object.fromEntries([program, ...libraries].map((file) => [file.slice(1), { copy: fs.realpathSync(file), mode: 0o755 }]));
+}

@@ -1,0 +1,103 @@
+// The images the rehearsal host runs, built FROM scratch out of this machine's own binaries (no
+// registry beyond npm and Debian's archive is reachable): the app, Litestream (the real binary from
+// the npm package the storage tests use) and a stand-in for kamal-proxy, the one image that cannot
+// be had here.
+import * as path from "path";
+import { LITESTREAM_IMAGE } from "../../renderers/litestream";
+import { ROOT } from "../support";
+import { buildImage, busyboxFiles, programWithLibraries, RehearsalHost } from "./host";
+
+/** The kamal-proxy image Kamal 2.12 boots by default (Kamal::Configuration::Proxy::Run::MINIMUM_VERSION). */
+export const KAMAL_PROXY_IMAGE = "basecamp/kamal-proxy:v0.9.2";
+
+/**
+ * kamal-proxy's stand-in: `run` idles; `deploy` performs the health check kamal-proxy performs
+ * before it sends traffic to a new target (GET the health check path until 200, within the deploy
+ * timeout) and fails the deploy like it when the target never becomes healthy; the rest succeed.
+ */
+const KAMAL_PROXY = `#!/bin/sh
+case "$1" in
+run) exec sleep 2147483647 ;;
+deploy)
+    service="$2"
+    shift 2
+    target="" check=/up timeout=30
+    for arg in "$@"; do
+        case "$arg" in
+        --target=*) target="\${arg#--target=}" ;;
+        --health-check-path=*) check="\${arg#--health-check-path=}" ;;
+        --deploy-timeout=*) timeout="\${arg#--deploy-timeout=}" && timeout="\${timeout%s}" ;;
+        esac
+    done
+    deadline=$(($(date +%s) + timeout))
+    until wget -q -O /dev/null "http://$target$check"; do
+        if [ "$(date +%s)" -ge "$deadline" ]; then
+            echo "Error: target failed to become healthy within configured timeout ($timeout s)" >&2
+            exit 1
+        fi
+        sleep 1
+    done
+    echo "Deployed $service to $target" ;;
+*) exit 0 ;;
+esac
+`;
+
+/**
+ * The app: on boot it does to the databases of its RAILS_ENV what Rails' db:prepare does (creates
+ * them under /rails/storage, at Rails 8's file names), records the boot, and answers /up, unless
+ * it was built to fail its health check. It carries Debian's sqlite3 and a shell, which the
+ * pre-deploy backup runs, bin/jobs for the job role, and precompiled assets for Kamal's asset bridge.
+ */
+const BOOT = `#!/bin/sh
+set -eu
+: "\${RAILS_ENV:?RAILS_ENV is not set}"
+for db in "$RAILS_ENV" "\${RAILS_ENV}_queue" "\${RAILS_ENV}_cache" "\${RAILS_ENV}_cable"; do
+    sqlite3 "/rails/storage/$db.sqlite3" "PRAGMA journal_mode=WAL; CREATE TABLE IF NOT EXISTS boots(at TEXT, version TEXT, rails_env TEXT); INSERT INTO boots VALUES (datetime('now'), '$APP_VERSION', '$RAILS_ENV');"
+done
+mkdir -p /tmp/www
+if [ "$APP_HEALTHY" = yes ]; then echo ok >/tmp/www/up; fi
+exec httpd -f -p 80 -h /tmp/www
+`;
+
+export function buildKamalProxy(host: RehearsalHost): void {
+    buildImage(host, KAMAL_PROXY_IMAGE, 'FROM scratch\nCOPY . /\nENV PATH=/usr/local/bin:/bin\nCMD ["kamal-proxy", "run"]\n', {
+        ...busyboxFiles(),
+        "usr/local/bin/kamal-proxy": { content: KAMAL_PROXY, mode: 0o755 },
+    });
+}
+
+/** Litestream under the tag the accessory names, trusting the rehearsal's CA (the S3 stand-in). */
+export function buildLitestream(host: RehearsalHost, caPem: string): void {
+    buildImage(host, LITESTREAM_IMAGE, 'FROM scratch\nCOPY . /\nENTRYPOINT ["/usr/local/bin/litestream"]\n', {
+        "usr/local/bin/litestream": { copy: path.join(ROOT, "node_modules", "@flydotio", "litestream-linux-x64", "litestream"), mode: 0o755 },
+        "etc/ssl/certs/ca-certificates.crt": { content: caPem },
+    });
+}
+
+/** The app at `version`, pushed to the host's registry under `repository` (<registry>/<image>). */
+export function buildApp(host: RehearsalHost, repository: string, version: string, healthy: boolean): void {
+    const tag = `${repository}:${version}`;
+    const dockerfile = [
+        "FROM scratch",
+        "COPY . /",
+        "ENV PATH=/usr/local/bin:/usr/bin:/bin",
+        `ENV APP_VERSION=${version} APP_HEALTHY=${healthy ? "yes" : "no"}`,
+        // Kamal refuses an image without its service label.
+        "LABEL service=shop",
+        "WORKDIR /rails",
+        "USER 1000:1000",
+        'CMD ["/bin/sh", "/rails/boot.sh"]',
+        "",
+    ].join("\n");
+    buildImage(host, tag, dockerfile, {
+        ...busyboxFiles(),
+        ...programWithLibraries("/usr/bin/sqlite3"),
+        "rails/boot.sh": { content: BOOT, mode: 0o755 },
+        "rails/bin/jobs": { content: "#!/bin/sh\nexec sleep 2147483647\n", mode: 0o755 },
+        "rails/storage": { directory: true, mode: 0o755 },
+        // What assets:precompile leaves; Kamal bridges it between versions (asset_path).
+        [`rails/public/assets/application-${version}.css`]: { content: "body{}\n" },
+        tmp: { directory: true, mode: 0o1777 },
+    });
+    host.docker(["push", tag]);
+}
