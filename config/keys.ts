@@ -37,6 +37,12 @@ export const KEYS = {
             "production: [<app>.<domain>]; staging: [<app>-staging.<domain>]; pr-<n>: staging's list with 'pr-<n>-' prefixed to each first label",
         description: "App hostnames inside the zone; the first is the primary. One label below the zone keeps them under Cloudflare's Universal SSL.",
     },
+    advancedCertificate: {
+        type: "boolean",
+        default: false,
+        description:
+            "Whether the zone has a certificate for hostnames more than one label below it (Advanced Certificate Manager, or Total TLS). Without it such hostnames are refused: Universal SSL covers only <domain> and *.<domain>.",
+    },
     railsEnv: {
         type: "string",
         default: "",

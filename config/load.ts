@@ -3,7 +3,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { AppVersion, CommitReader, readCheckoutCommit, resolveAppVersion } from "../lib/app-checkout";
 import { PROJECT } from "./keys";
-import { parseConfig, RawConfig } from "./parse";
+import { parseConfig } from "./parse";
+import { ForeignValue, RawConfig } from "./raw";
 import { Settings } from "./settings";
 
 export interface Secrets {
@@ -29,16 +30,27 @@ export interface StackConfig {
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { isConfigSecret } = require("@pulumi/pulumi/runtime/config") as { isConfigSecret: (fullKey: string) => boolean };
 
-/** Raw project config as the runtime holds it: namespace stripped, secret names alongside. */
+/**
+ * Raw config as the runtime holds it (the CLI passes every key of the stack, as
+ * `<namespace>:<key>` → string): the project's keys with the namespace stripped and secret names
+ * alongside, every other namespace's keys in full, so the parser can refuse unknown namespaces.
+ */
 export function readRawConfig(): RawConfig {
-    const all = pulumi.runtime.allConfig();
     const namespace = `${PROJECT}:`;
     const values: Record<string, string> = {};
-    for (const [fullKey, value] of Object.entries(all)) {
-        if (fullKey.startsWith(namespace)) values[fullKey.slice(namespace.length)] = value;
+    const secretKeys = new Set<string>();
+    const otherNamespaces: Record<string, ForeignValue> = {};
+    for (const [fullKey, value] of Object.entries(pulumi.runtime.allConfig())) {
+        const secret = isConfigSecret(fullKey);
+        if (!fullKey.startsWith(namespace)) {
+            otherNamespaces[fullKey] = { value, secret };
+            continue;
+        }
+        const key = fullKey.slice(namespace.length);
+        values[key] = value;
+        if (secret) secretKeys.add(key);
     }
-    const secretKeys = new Set(Object.keys(values).filter((key) => isConfigSecret(namespace + key)));
-    return { values, secretKeys };
+    return { values, secretKeys, otherNamespaces };
 }
 
 /** Reads and validates the stack config; `readCommit` finds the app's commit when appVersion is unset. */

@@ -1,6 +1,9 @@
 // Pure validation of raw stack config into Settings. Every problem is collected, none thrown, so a
 // user sees all of them at once; each names the key, the bad value and what is allowed.
-import { KEYS, KEY_NAMES, KeyName, KeySpec, PROJECT, RETIRED_KEYS } from "./keys";
+import { checkKeys } from "./check-keys";
+import { KEYS, KeyName, PROJECT } from "./keys";
+import { Problems } from "./problems";
+import { RawConfig, rawValue } from "./raw";
 import {
     DATABASE_NAMES,
     DatabaseName,
@@ -12,14 +15,11 @@ import {
     StackKind,
     TlsMode,
 } from "./settings";
+import { nearest } from "./suggest";
 import { goDurationMs } from "../lib/duration";
 import { prefixFirstLabel } from "../lib/naming";
 
-/** What Pulumi hands the program: every key's raw string (arrays as JSON) and which are secret. */
-export interface RawConfig {
-    readonly values: Readonly<Record<string, string>>;
-    readonly secretKeys: ReadonlySet<string>;
-}
+export type { RawConfig } from "./raw";
 
 export type ParseResult = { ok: true; settings: Settings } | { ok: false; errors: string[] };
 
@@ -56,23 +56,21 @@ const TAILSCALE_TAG = /^tag:[A-Za-z][A-Za-z0-9-]*$/;
 const IMAGE_PATH = /^[a-z0-9]+([._-][a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/;
 const REVIEW_STACK = /^pr-(\d+)$/;
 const MAX_PR_NUMBER = 999_999;
+/** Names people give these stacks elsewhere. */
+const STACK_ABBREVIATIONS: Readonly<Record<string, string>> = { prod: "production", prd: "production", stage: "staging", stg: "staging" };
+
+/** DNS's limit on one label, and R2's on a bucket name. */
+const MAX_LABEL = 63;
 
 const show = (value: unknown): string => JSON.stringify(value);
 const list = (values: readonly string[]): string => values.join(", ");
-
-class Problems {
-    readonly errors: string[] = [];
-    add(key: string, message: string): void {
-        this.errors.push(`${PROJECT}:${key}: ${message}`);
-    }
-}
 
 export function isDnsName(name: string): boolean {
     const labels = name.split(".");
     return name.length <= 253 && labels.length >= 2 && labels.every((label) => DNS_LABEL.test(label));
 }
 
-/** Stack name → kind, or a problem. */
+/** Stack name → kind, or a problem naming the rule (checked before any stack file is looked for). */
 export function stackKind(stack: string): { kind: StackKind; prNumber?: number } | { error: string } {
     if (stack === "production" || stack === "staging") return { kind: stack };
     const review = REVIEW_STACK.exec(stack);
@@ -82,15 +80,11 @@ export function stackKind(stack: string): { kind: StackKind; prNumber?: number }
     if (stack.startsWith("pr-")) {
         return { error: `stack ${show(stack)}: a review stack is named pr-<pull request number>, 1 to ${MAX_PR_NUMBER}, e.g. pr-42` };
     }
-    return { error: `stack ${show(stack)}: allowed stack names are production, staging and pr-<number>` };
-}
-
-function closestKey(key: string): string | undefined {
-    const lower = key.toLowerCase();
-    return KEY_NAMES.find((known) => {
-        const k = known.toLowerCase();
-        return k === lower || k.startsWith(lower) || lower.startsWith(k);
-    });
+    // "PR 7", "pr_7", "pr7": a review stack spelt another way.
+    const spelt = /^pr[^a-z0-9]*(\d+)$/i.exec(stack);
+    const meant = spelt ? `pr-${Number(spelt[1])}` : (STACK_ABBREVIATIONS[stack.toLowerCase()] ?? nearest(stack, ["production", "staging"]));
+    const hint = meant !== undefined && "kind" in stackKind(meant) ? `; did you mean ${meant}?` : "";
+    return { error: `stack ${show(stack)}: allowed stack names are production, staging and pr-<number>${hint}` };
 }
 
 /** Reads typed values out of the raw strings, recording type errors. */
@@ -98,29 +92,22 @@ class Reader {
     constructor(
         private readonly raw: RawConfig,
         private readonly problems: Problems,
+        /** Keys with a problem already recorded by checkKeys, or whose value is a stand-in: never read. */
+        private readonly withheld: ReadonlySet<string>,
     ) {}
 
-    /** The raw value, or undefined when missing or equal to the key's "unset" sentinel default. */
-    value(key: KeyName): string | undefined {
-        return rawValue(this.raw, key);
-    }
-
-    has(key: KeyName): boolean {
-        return this.value(key) !== undefined;
-    }
-
+    /** The raw value; undefined when missing, unset (the key's sentinel default, or blank) or withheld. */
     string(key: KeyName): string | undefined {
-        const value = this.value(key);
-        if (value === undefined) return undefined;
-        if (value.trim() === "") {
-            this.problems.add(key, `is empty; ${KEYS[key].description}`);
-            return undefined;
-        }
-        return value;
+        return this.withheld.has(key) ? undefined : rawValue(this.raw, key);
+    }
+
+    /** Whether the key is set, even to a withheld value. */
+    has(key: KeyName): boolean {
+        return rawValue(this.raw, key) !== undefined;
     }
 
     integer(key: KeyName, range: { min: number; max: number }): number | undefined {
-        const value = this.value(key);
+        const value = this.string(key);
         if (value === undefined) return undefined;
         if (!/^-?\d+$/.test(value)) {
             this.problems.add(key, `${show(value)} is not a whole number; allowed: ${range.min} to ${range.max}`);
@@ -135,7 +122,7 @@ class Reader {
     }
 
     boolean(key: KeyName): boolean | undefined {
-        const value = this.value(key);
+        const value = this.string(key);
         if (value === undefined) return undefined;
         if (value !== "true" && value !== "false") {
             this.problems.add(key, `${show(value)} is not a boolean; allowed: true, false`);
@@ -145,7 +132,7 @@ class Reader {
     }
 
     stringArray(key: KeyName): string[] | undefined {
-        const value = this.value(key);
+        const value = this.string(key);
         if (value === undefined) return undefined;
         let parsed: unknown;
         try {
@@ -162,7 +149,7 @@ class Reader {
 
     /** A string key that reads "auto" (derived), "true" or "false". */
     autoBoolean(key: KeyName): boolean | undefined {
-        const value = this.value(key);
+        const value = this.string(key);
         if (value === undefined) return undefined;
         if (value !== "true" && value !== "false") {
             this.problems.add(key, `${show(value)} is not allowed; allowed: auto, true, false`);
@@ -183,46 +170,8 @@ class Reader {
     }
 }
 
-export const configString = (value: unknown): string => (typeof value === "string" ? value : JSON.stringify(value));
-
-function rawValue(raw: RawConfig, key: KeyName): string | undefined {
-    const value = raw.values[key];
-    const fallback = (KEYS[key] as KeySpec).default;
-    const isSentinel = fallback === "" || fallback === "auto" || (Array.isArray(fallback) && fallback.length === 0);
-    return isSentinel && value === configString(fallback) ? undefined : value;
-}
-
 function defaultOf<K extends KeyName>(key: K): (typeof KEYS)[K] extends { default: infer D } ? D : never {
     return (KEYS[key] as { default?: unknown }).default as never;
-}
-
-function checkKeys(raw: RawConfig, problems: Problems): void {
-    for (const key of Object.keys(raw.values).sort()) {
-        if (key in RETIRED_KEYS) {
-            problems.add(key, RETIRED_KEYS[key]);
-            continue;
-        }
-        if (!(key in KEYS)) {
-            const hint = closestKey(key);
-            problems.add(key, hint ? `unknown key; did you mean ${hint}?` : "unknown key; see the config reference in README.md");
-            continue;
-        }
-        const spec: KeySpec = KEYS[key as KeyName];
-        if (rawValue(raw, key as KeyName) === undefined) continue;
-        const isSecret = raw.secretKeys.has(key);
-        if (spec.secret && !isSecret) {
-            problems.add(key, `is stored in plain text; set it with: pulumi config set --secret ${key} <value>`);
-        } else if (!spec.secret && isSecret) {
-            problems.add(key, `is stored as a secret but is not one (it appears in names, URLs or rendered files); set it without --secret`);
-        }
-    }
-    for (const key of KEY_NAMES) {
-        const spec: KeySpec = KEYS[key];
-        if (spec.required && raw.values[key] === undefined) {
-            const target = spec.type === "array" ? `--path '${key}[0]'` : key;
-            problems.add(key, `is required and missing; set it with: pulumi config set ${spec.secret ? "--secret " : ""}${target} <value>`);
-        }
-    }
 }
 
 function parseHostnames(
@@ -237,16 +186,38 @@ function parseHostnames(
         problems.add("hostnames", "is an empty list; give at least one hostname inside the zone, or unset it for the default");
         return undefined;
     }
+    const advancedCertificate = read.boolean("advancedCertificate") ?? defaultOf("advancedCertificate");
     if (!domain || !app) return undefined;
     const base = configured ?? [stack.kind === "production" ? `${app}.${domain}` : `${app}-staging.${domain}`];
     // Review stacks inherit staging's list; their own names get the stack as a prefix.
-    const hostnames = stack.kind === "review" ? base.map((h) => prefixFirstLabel(stack.name, h)) : base;
+    const review = stack.kind === "review";
+    const prefix = `${stack.name}-`;
+    const hostnames = review ? base.map((h) => prefixFirstLabel(stack.name, h)) : base;
     hostnames.forEach((hostname, i) => {
         const key = `hostnames[${i}]`;
-        if (!isDnsName(hostname)) {
+        const firstLabel = hostname.split(".")[0];
+        const below = hostname.endsWith(`.${domain}`) ? hostname.slice(0, -domain.length - 1).split(".") : [];
+        if (review && base[i] === domain) {
+            problems.add(
+                key,
+                `${show(hostname)} is outside the zone: review stack ${stack.name} prefixes ${show(prefix)} to staging's hostname ${domain}, the zone's apex; give staging a hostname one label below the zone, e.g. ${app}-staging.${domain}`,
+            );
+        } else if (review && firstLabel.length > MAX_LABEL && isDnsName(base[i])) {
+            problems.add(
+                key,
+                `${show(hostname)}: its first label is ${firstLabel.length} chars, over DNS's ${MAX_LABEL}, because review stack ${stack.name} prefixes ${show(prefix)} to staging's ${show(base[i])}; shorten that label to at most ${MAX_LABEL - prefix.length} chars`,
+            );
+        } else if (!isDnsName(hostname)) {
             problems.add(key, `${show(hostname)} is not a valid lowercase DNS name (labels a-z, 0-9, '-', at most 63 chars)`);
-        } else if (hostname !== domain && !hostname.endsWith(`.${domain}`)) {
+        } else if (hostname !== domain && below.length === 0) {
             problems.add(key, `${show(hostname)} is outside the zone; allowed: ${domain} or a name ending in .${domain}`);
+        } else if (below.length > 1 && !advancedCertificate) {
+            // Universal SSL's certificate names the apex and one wildcard level, nothing deeper.
+            const flat = (review ? base[i] : hostname).slice(0, -domain.length - 1).replace(/\./g, "-");
+            problems.add(
+                key,
+                `${show(hostname)} is ${below.length} labels below the zone, and Cloudflare's Universal SSL covers only ${domain} and *.${domain}; use one label (e.g. ${flat}.${domain}), or set advancedCertificate: true if the zone has a certificate for it (Advanced Certificate Manager or Total TLS)`,
+            );
         } else if (hostnames.indexOf(hostname) !== i) {
             problems.add(key, `${show(hostname)} is listed twice; each hostname may appear once`);
         }
@@ -312,7 +283,15 @@ function parseBucket(
     const configured = read.string(key);
     if (configured === undefined && derived === undefined) return undefined;
     const name = configured === undefined ? derived! : stack.kind === "review" ? `${stack.name}-${configured}` : configured;
-    if (name.length < 3 || name.length > 63 || !BUCKET_NAME.test(name)) {
+    const validName = (n: string): boolean => n.length >= 3 && n.length <= MAX_LABEL && BUCKET_NAME.test(n);
+    if (configured !== undefined && name !== configured && !validName(name) && validName(configured)) {
+        problems.add(
+            key,
+            `${show(name)} is ${name.length} chars, over R2's ${MAX_LABEL}, because review stack ${stack.name} prefixes ${show(`${stack.name}-`)} to staging's ${show(configured)}; shorten it to at most ${MAX_LABEL - stack.name.length - 1} chars`,
+        );
+        return undefined;
+    }
+    if (!validName(name)) {
         problems.add(
             key,
             `${show(name)} breaks R2's bucket rules; allowed: 3-63 chars of a-z, 0-9 and '-', starting and ending with a letter or digit`,
@@ -324,8 +303,7 @@ function parseBucket(
 
 export function parseConfig(raw: RawConfig, stackName: string): ParseResult {
     const problems = new Problems();
-    const read = new Reader(raw, problems);
-    checkKeys(raw, problems);
+    const read = new Reader(raw, problems, checkKeys(raw, problems));
 
     const stackInfo = stackKind(stackName);
     if ("error" in stackInfo) problems.errors.push(stackInfo.error);

@@ -1,6 +1,7 @@
 // `npm run plan -- --stack <name> [--out <dir>] [--set key=value ...]`: the offline plan.
 import * as path from "path";
-import { PlanResult, runPlan, stackConfigFromFiles } from "./run";
+import { stackKind } from "../config/parse";
+import { PlanResult, readStackConfig, runPlan } from "./run";
 import { writePlan } from "./write";
 
 const USAGE = "usage: npm run plan -- --stack <production|staging|pr-N> [--out <dir>] [--set key=value ...]";
@@ -12,20 +13,40 @@ interface Args {
     overrides: Record<string, string>;
 }
 
-function parseArgs(argv: string[]): Args | string {
+const FLAGS = ["--stack", "--out", "--set"];
+
+/** The arguments, or the one line that says what is wrong with them (the stack name's rule included). */
+function parseArgs(argv: readonly string[]): Args | string {
     const overrides: Record<string, string> = {};
     let stack: string | undefined;
     let out: string | undefined;
     for (let i = 0; i < argv.length; i++) {
-        const [flag, value] = [argv[i], argv[i + 1]];
-        if (value === undefined) return `${flag}: missing value`;
+        const arg = argv[i];
+        if (!arg.startsWith("--")) return `unexpected argument ${JSON.stringify(arg)}; flags are ${FLAGS.join(", ")}`;
+        // --flag=value is read as --flag value.
+        const eq = arg.indexOf("=");
+        const flag = eq < 0 ? arg : arg.slice(0, eq);
+        if (!FLAGS.includes(flag)) return `unknown flag ${flag}`;
+        let value = eq < 0 ? argv[i + 1] : arg.slice(eq + 1);
+        if (eq < 0) {
+            if (value === undefined || value.startsWith("--")) return `${flag}: missing value`;
+            i++;
+        }
+        if (value === "") return `${flag}: missing value`;
         if (flag === "--stack") stack = value;
         else if (flag === "--out") out = value;
-        else if (flag === "--set" && value.includes("=")) overrides[value.slice(0, value.indexOf("="))] = value.slice(value.indexOf("=") + 1);
-        else return `unknown argument ${flag}`;
-        i++;
+        else {
+            const split = value.indexOf("=");
+            if (split < 0) return `--set ${value}: missing '=value' (write --set ${value}=value)`;
+            if (split === 0) return `--set ${value}: missing key (write --set key${value})`;
+            overrides[value.slice(0, split)] = value.slice(split + 1);
+        }
     }
-    return stack ? { stack, out, overrides } : "--stack is required";
+    if (!stack) return "--stack is required";
+    // The stack name's rule comes before any file is looked for: a missing file is no news to
+    // someone who mistyped the name.
+    const kind = stackKind(stack);
+    return "error" in kind ? kind.error : { stack, out, overrides };
 }
 
 function summary(result: Extract<PlanResult, { ok: true }>, dir: string): string {
@@ -51,13 +72,12 @@ async function main(): Promise<number> {
         process.stderr.write(`${args}\n${USAGE}\n`);
         return 2;
     }
-    let source;
-    try {
-        source = stackConfigFromFiles(ROOT, args.stack, args.overrides);
-    } catch (err) {
-        process.stderr.write(`${(err as Error).message}\n`);
+    const read = readStackConfig(ROOT, args.stack, args.overrides);
+    if (!read.ok) {
+        process.stderr.write(read.errors.map((e) => `${e}\n`).join(""));
         return 2;
     }
+    const source = read.source;
     const result = await runPlan(args.stack, source);
     if (!result.ok) {
         process.stderr.write(`invalid stack config for ${args.stack} (${source.file}):\n${result.errors.map((e) => `  ${e}\n`).join("")}`);

@@ -2,11 +2,12 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import * as YAML from "yaml";
-import { KEY_NAMES, KEYS, KeySpec, PROJECT } from "../config/keys";
+import { KEY_NAMES, KEYS, KeyName, KeySpec, PROJECT } from "../config/keys";
 import { loadConfig } from "../config/load";
-import { configString, parseConfig, RawConfig } from "../config/parse";
+import { parseConfig, stackKind } from "../config/parse";
+import { ForeignValue, isUnset, RawConfig } from "../config/raw";
 import { CommitReader, readCheckoutCommit } from "../lib/app-checkout";
+import { readProjectDefaults, readStackFile } from "../lib/stack-file";
 import { createStack, StackResult } from "../program";
 import { recordingMocks, RecordedInvoke, RecordedResource } from "./mocks";
 
@@ -22,9 +23,13 @@ export const SECRET_MASK = "[secret]";
 export interface StackConfigSource extends RawConfig {
     /** The stack file the values came from. */
     readonly file: string;
-    /** Secret keys whose values are placeholders (encrypted, or declared but absent). */
+    readonly otherNamespaces: Readonly<Record<string, ForeignValue>>;
+    /** Keys whose values are placeholders (encrypted, or declared secrets the file lacks). */
     readonly placeholders: readonly string[];
 }
+
+/** A stack's config, or one line per problem that stops the CLI before the program runs. */
+export type StackConfigRead = { readonly ok: true; readonly source: StackConfigSource } | { readonly ok: false; readonly errors: readonly string[] };
 
 /** The resource options that decide what a change or a destroy may do, as the program set them. */
 export interface RecordedOptions {
@@ -93,56 +98,88 @@ export function stableJson(value: unknown): string {
 
 /**
  * Config as `pulumi` would pass it for the stack: Pulumi.yaml defaults, then Pulumi.<stack>.yaml
- * (staging's for a pr-<n> stack without a file of its own), then `overrides`. Encrypted values and
- * declared secrets the file lacks become placeholders.
+ * (staging's for a pr-<n> stack without a file of its own), then `overrides` (`key` or
+ * `<namespace>:key` → value). Encrypted values and declared secrets the file lacks become
+ * placeholders. The stack name is checked before any file is looked for.
  */
-export function stackConfigFromFiles(rootDir: string, stack: string, overrides: Record<string, string> = {}): StackConfigSource {
+export function readStackConfig(rootDir: string, stack: string, overrides: Readonly<Record<string, string>> = {}): StackConfigRead {
+    const kind = stackKind(stack);
+    if ("error" in kind) return { ok: false, errors: [kind.error] };
     const own = `Pulumi.${stack}.yaml`;
     // A review stack has no file of its own unless someone made one: it runs on staging's config.
-    const file = fs.existsSync(path.join(rootDir, own)) || !stack.startsWith("pr-") ? own : "Pulumi.staging.yaml";
+    const file = kind.kind === "review" && !fs.existsSync(path.join(rootDir, own)) ? "Pulumi.staging.yaml" : own;
+    const note = file === own ? "" : ` (${stack} reads staging's file)`;
     const filePath = path.join(rootDir, file);
-    if (!fs.existsSync(filePath)) throw new Error(`no stack file ${file} in ${rootDir}`);
-
-    const project = YAML.parse(fs.readFileSync(path.join(rootDir, "Pulumi.yaml"), "utf8")) as { config?: Record<string, { default?: unknown }> };
-    const values: Record<string, string> = {};
-    for (const [key, decl] of Object.entries(project.config ?? {})) {
-        if (decl.default !== undefined) values[key] = configString(decl.default);
+    if (!fs.existsSync(filePath)) {
+        const init = file === own ? stack : "staging";
+        return { ok: false, errors: [`${file}: no such stack file in ${rootDir}; create it with: pulumi stack init ${init}${note}`] };
     }
+
+    const defaults = readProjectDefaults(fs.readFileSync(path.join(rootDir, "Pulumi.yaml"), "utf8"), "Pulumi.yaml");
+    if (!defaults.ok) return defaults;
+    const entries = readStackFile(fs.readFileSync(filePath, "utf8"), file, note);
+    if (!entries.ok) return entries;
+
+    const values: Record<string, string> = { ...defaults.value };
     const secretKeys = new Set<string>();
-    const placeholders: string[] = [];
-    const stackFile = (YAML.parse(fs.readFileSync(filePath, "utf8")) ?? {}) as { config?: Record<string, unknown> };
-    for (const [fullKey, value] of Object.entries(stackFile.config ?? {})) {
-        const [namespace, key] = fullKey.includes(":") ? fullKey.split(":", 2) : [PROJECT, fullKey];
-        if (namespace !== PROJECT) continue;
-        if (value && typeof value === "object" && "secure" in value) {
-            values[key] = `placeholder-${key}`;
-            secretKeys.add(key);
-            placeholders.push(key);
+    const placeholders = new Set<string>();
+    const otherNamespaces: Record<string, ForeignValue> = {};
+    for (const entry of entries.value) {
+        if (entry.namespace !== PROJECT) {
+            otherNamespaces[`${entry.namespace}:${entry.key}`] = { value: entry.value, secret: entry.encrypted };
+        } else if (entry.encrypted) {
+            values[entry.key] = `placeholder-${entry.key}`;
+            secretKeys.add(entry.key);
+            placeholders.add(entry.key);
         } else {
-            values[key] = configString(value);
+            values[entry.key] = entry.value;
         }
     }
-    Object.assign(values, overrides);
+    for (const [name, value] of Object.entries(overrides)) {
+        const colon = name.indexOf(":");
+        if (colon >= 0 && name.slice(0, colon) !== PROJECT) {
+            otherNamespaces[name] = { value, secret: false };
+            continue;
+        }
+        const key = name.slice(colon + 1);
+        values[key] = value;
+        placeholders.delete(key);
+        // A one-off value for this run, kept secret when the key is one (nothing is stored).
+        if (key in KEYS && (KEYS[key as KeyName] as KeySpec).secret) secretKeys.add(key);
+        else secretKeys.delete(key);
+    }
     const declaredSecrets = KEY_NAMES.filter((k) => (KEYS[k] as KeySpec).secret);
-    const tailscaleCredentials = ["tailscaleApiKey", "tailscaleOauthClientId", "tailscaleOauthClientSecret"];
-    const isSet = (key: string): boolean => values[key] !== undefined && values[key] !== "";
-    const hasTailscaleCredential = tailscaleCredentials.some(isSet);
+    const tailscaleCredentials: KeyName[] = ["tailscaleApiKey", "tailscaleOauthClientId", "tailscaleOauthClientSecret"];
+    const hasTailscaleCredential = tailscaleCredentials.some((key) => !isUnset(key, values[key]));
     for (const key of declaredSecrets) {
-        if (isSet(key)) continue;
+        // Set, even blank (a required key's blank value is the user's, for the parser to report).
+        if (!isUnset(key, values[key])) continue;
         // The tailnet takes an API key or an OAuth client; stand in an API key when neither is set.
         const wanted = (KEYS[key] as KeySpec).required || (key === "tailscaleApiKey" && !hasTailscaleCredential);
         if (!wanted) continue;
         values[key] = `placeholder-${key}`;
         secretKeys.add(key);
-        placeholders.push(key);
+        placeholders.add(key);
     }
-    return { file, values, secretKeys, placeholders: placeholders.sort() };
+    return { ok: true, source: { file, values, secretKeys, otherNamespaces, placeholders: [...placeholders].sort() } };
+}
+
+/** readStackConfig for callers that cannot go on without the config: its problems become one Error. */
+export function stackConfigFromFiles(rootDir: string, stack: string, overrides: Readonly<Record<string, string>> = {}): StackConfigSource {
+    const read = readStackConfig(rootDir, stack, overrides);
+    if (!read.ok) throw new Error(read.errors.join("\n"));
+    return read.source;
 }
 
 /** Points Pulumi's runtime at mocks for `stack`, with the source's config as the CLI would pass it. */
 export async function useMockedStack(stack: string, source: RawConfig, mocks: pulumi.runtime.Mocks): Promise<void> {
-    const config = Object.fromEntries(Object.entries(source.values).map(([k, v]) => [`${PROJECT}:${k}`, v]));
-    pulumi.runtime.setAllConfig(config, [...source.secretKeys].map((k) => `${PROJECT}:${k}`));
+    const other = Object.entries(source.otherNamespaces ?? {});
+    const config = {
+        ...Object.fromEntries(other.map(([fullKey, { value }]) => [fullKey, value])),
+        ...Object.fromEntries(Object.entries(source.values).map(([k, v]) => [`${PROJECT}:${k}`, v])),
+    };
+    const secretKeys = [...[...source.secretKeys].map((k) => `${PROJECT}:${k}`), ...other.filter(([, v]) => v.secret).map(([fullKey]) => fullKey)];
+    pulumi.runtime.setAllConfig(config, secretKeys);
     await pulumi.runtime.setMocks(mocks, PROJECT, stack, false);
 }
 

@@ -12,6 +12,21 @@ describe("config: reading Pulumi's runtime config", () => {
         assert.deepStrictEqual([...raw.secretKeys], ["hcloudToken"]);
     });
 
+    it("hands every other namespace's keys to the parser, with their secrecy", () => {
+        pulumi.runtime.setAllConfig({ "rails-stack:app": "shop", "aws:region": "x", "hcloud:token": "t" }, ["hcloud:token"]);
+        assert.deepStrictEqual(readRawConfig().otherNamespaces, { "aws:region": { value: "x", secret: false }, "hcloud:token": { value: "t", secret: true } });
+    });
+
+    it("refuses a key of an unknown namespace at run time as the offline plan does", async () => {
+        pulumi.runtime.setAllConfig({ "rails_stack:volumeSize": "20", "pulumi:template": "rails" }, []);
+        await pulumi.runtime.setMocks({ newResource: () => assert.fail("no resource may be created"), call: () => assert.fail("no invoke") }, "rails-stack", "staging");
+        assert.throws(loadConfig, (err: unknown) => {
+            assert.match((err as Error).message, /^invalid stack config:\n {2}rails_stack:volumeSize: unknown namespace "rails_stack"; did you mean rails-stack:volumeSize\?\n/);
+            assert.doesNotMatch((err as Error).message, /pulumi:template/);
+            return true;
+        });
+    });
+
     it("stops with a RunError listing every problem, which Pulumi prints without a stack trace", async () => {
         pulumi.runtime.setAllConfig({ "rails-stack:app": "Shop", "rails-stack:hcloudToken": "t" }, []);
         await pulumi.runtime.setMocks({ newResource: () => assert.fail("no resource may be created"), call: () => assert.fail("no invoke") }, "rails-stack", "staging");

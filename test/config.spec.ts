@@ -4,8 +4,11 @@ import { Settings } from "../config/settings";
 
 const SECRETS = ["hcloudToken", "cloudflareApiToken", "registryPassword", "railsMasterKey", "tailscaleApiKey"];
 
+/** What a row adds to the raw config besides project values: other namespaces, stand-in values. */
+type Extra = Pick<RawConfig, "otherNamespaces" | "placeholders">;
+
 /** A complete, valid staging config in the raw form Pulumi hands the program. */
-function raw(overrides: Record<string, string | undefined> = {}, secretKeys: string[] = SECRETS): RawConfig {
+function raw(overrides: Record<string, string | undefined> = {}, secretKeys: string[] = SECRETS, extra: Extra = {}): RawConfig {
     const values: Record<string, string> = {
         app: "shop",
         domain: "example.com",
@@ -20,7 +23,7 @@ function raw(overrides: Record<string, string | undefined> = {}, secretKeys: str
         if (v === undefined) delete values[k];
         else values[k] = v;
     }
-    return { values, secretKeys: new Set(secretKeys) };
+    return { ...extra, values, secretKeys: new Set(secretKeys) };
 }
 
 function settings(stack: string, overrides: Record<string, string | undefined> = {}): Settings {
@@ -29,8 +32,8 @@ function settings(stack: string, overrides: Record<string, string | undefined> =
     return result.settings;
 }
 
-function errors(stack: string, overrides: Record<string, string | undefined>, secretKeys?: string[]): string[] {
-    const result = parseConfig(raw(overrides, secretKeys), stack);
+function errors(stack: string, overrides: Record<string, string | undefined>, secretKeys?: string[], extra?: Extra): string[] {
+    const result = parseConfig(raw(overrides, secretKeys, extra), stack);
     return result.ok ? [] : result.errors;
 }
 
@@ -380,5 +383,297 @@ describe("config: bad input is rejected with one clear line per problem", () => 
                 assert.ok(!message.includes("\n") && !/\bat .+:\d+:\d+/.test(message), message);
             }
         }
+    });
+});
+
+// The mistakes a new user makes, by class (the issue "every mistake a user can make gets one line
+// they can act on"), each with the exact lines the user sees. Stack-file and command-line classes
+// (YAML errors, --set) are in test/config-files.spec.ts and test/plan.spec.ts.
+interface Mistake {
+    name: string;
+    stack?: string;
+    overrides?: Record<string, string | undefined>;
+    secretKeys?: string[];
+    extra?: Extra;
+    expected: string[];
+}
+
+const PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAAB\n-----END OPENSSH PRIVATE KEY-----\n";
+const plain = (value: string): { value: string; secret: boolean } => ({ value, secret: false });
+const withoutSecret = (key: string): string[] => SECRETS.filter((k) => k !== key);
+const ROTATE = "looks like a private key; no setting takes one: remove it and rotate the key, since plain-text config stays in the stack file's history";
+const UNIVERSAL_SSL = "and Cloudflare's Universal SSL covers only example.com and *.example.com";
+const ADVANCED = "or set advancedCertificate: true if the zone has a certificate for it (Advanced Certificate Manager or Total TLS)";
+const NAMESPACES = "this program reads rails-stack: keys and accepts pulumi:, hcloud:, cloudflare:, tailscale:, command:; remove it";
+const STACK_RULE = "allowed stack names are production, staging and pr-<number>";
+
+const MISTAKES: Record<string, Mistake[]> = {
+    "blank values": [
+        {
+            name: "a required value left blank",
+            overrides: { app: "" },
+            expected: ["rails-stack:app: is blank, but it is required; Service name: Kamal `service`, prefix of every physical name. 2-20 chars: a-z, 0-9, '-'."],
+        },
+        {
+            name: "a required value left blank, as CLIs that decode YAML null into an object pass it",
+            overrides: { domain: "null" },
+            expected: ["rails-stack:domain: is blank, but it is required; The Cloudflare zone (apex domain) that serves the app, e.g. example.com."],
+        },
+        {
+            name: "a required secret left blank (in plain text: nothing to add about storage)",
+            overrides: { hcloudToken: "" },
+            secretKeys: withoutSecret("hcloudToken"),
+            expected: ["rails-stack:hcloudToken: is blank, but it is required; set it with: pulumi config set --secret hcloudToken <value>"],
+        },
+        {
+            name: "keys with a default left blank",
+            overrides: { location: "", volumeSize: " ", tailscaleTags: "" },
+            expected: [
+                'rails-stack:location: is blank; set a value, or remove the key for its default "fsn1"',
+                'rails-stack:tailscaleTags: is blank; set a value, or remove the key for its default ["tag:rails-host"]',
+                "rails-stack:volumeSize: is blank; set a value, or remove the key for its default 10",
+            ],
+        },
+    ],
+    "hostnames Universal SSL does not cover": [
+        {
+            name: "two labels below the zone",
+            overrides: { hostnames: JSON.stringify(["shop.example.com", "a.b.example.com"]) },
+            expected: [`rails-stack:hostnames[1]: "a.b.example.com" is 2 labels below the zone, ${UNIVERSAL_SSL}; use one label (e.g. a-b.example.com), ${ADVANCED}`],
+        },
+        {
+            name: "three labels below the zone, on production",
+            stack: "production",
+            overrides: { hostnames: JSON.stringify(["x.y.z.example.com"]) },
+            expected: [`rails-stack:hostnames[0]: "x.y.z.example.com" is 3 labels below the zone, ${UNIVERSAL_SSL}; use one label (e.g. x-y-z.example.com), ${ADVANCED}`],
+        },
+        {
+            name: "a review stack inheriting staging's deep name (the fix goes into staging's list)",
+            stack: "pr-7",
+            overrides: { hostnames: JSON.stringify(["api.staging.example.com"]) },
+            expected: [
+                `rails-stack:hostnames[0]: "pr-7-api.staging.example.com" is 2 labels below the zone, ${UNIVERSAL_SSL}; use one label (e.g. api-staging.example.com), ${ADVANCED}`,
+            ],
+        },
+        {
+            name: "advancedCertificate that is not a boolean",
+            overrides: { advancedCertificate: "yes" },
+            expected: ['rails-stack:advancedCertificate: "yes" is not a boolean; allowed: true, false'],
+        },
+    ],
+    "SSH public keys (retired: the hosts take Tailscale SSH only)": [
+        {
+            name: "a misspelt retired key gets the retirement, not a suggestion to use it",
+            overrides: { sshPublicKey: "ssh-ed25519 AAAA" },
+            expected: [
+                "rails-stack:sshPublicKey: unknown key; its nearest match, sshPublicKeys, is no longer a setting: the host accepts SSH only through Tailscale SSH, which checks tailnet identity against the tailnet policy's ssh rules, not authorized keys; remove it (docs/hosts.md, Access)",
+            ],
+        },
+    ],
+    "keys outside the project's namespace, and near misses": [
+        {
+            name: "the project name with '_' for '-'",
+            extra: { otherNamespaces: { "rails_stack:volumeSize": plain("20") } },
+            expected: ['rails_stack:volumeSize: unknown namespace "rails_stack"; did you mean rails-stack:volumeSize?'],
+        },
+        {
+            name: "the project name without its '-', and a key in the wrong case",
+            extra: { otherNamespaces: { "railsstack:volumesize": plain("20") } },
+            expected: ['railsstack:volumesize: unknown namespace "railsstack"; did you mean rails-stack:volumeSize?'],
+        },
+        {
+            name: "the project name missing a letter",
+            extra: { otherNamespaces: { "rails-stak:appDir": plain("../shop") } },
+            expected: ['rails-stak:appDir: unknown namespace "rails-stak"; did you mean rails-stack:appDir?'],
+        },
+        {
+            name: "a provider's namespace misspelt",
+            extra: { otherNamespaces: { "hclod:endpoint": plain("https://api.hetzner.cloud/v1") } },
+            expected: ['hclod:endpoint: unknown namespace "hclod"; did you mean hcloud:endpoint?'],
+        },
+        {
+            name: "another project's or provider's namespace",
+            extra: { otherNamespaces: { "aws:region": plain("eu-central-1"), "shop:app": plain("shop") } },
+            expected: [`aws:region: unknown namespace "aws"; ${NAMESPACES}`, `shop:app: unknown namespace "shop"; ${NAMESPACES}`],
+        },
+        {
+            name: "keys that differ from a key only in case",
+            overrides: { volumesize: "20", webservertype: "cax21", appdir: "../shop" },
+            expected: [
+                "rails-stack:appdir: unknown key; did you mean appDir?",
+                "rails-stack:volumesize: unknown key; did you mean volumeSize?",
+                "rails-stack:webservertype: unknown key; did you mean webServerType?",
+            ],
+        },
+        {
+            name: "keys a typo or two away",
+            overrides: { domian: "example.com", tlsMdoe: "tunnel", registryUsrname: "acme" },
+            expected: [
+                "rails-stack:domian: unknown key; did you mean domain?",
+                "rails-stack:registryUsrname: unknown key; did you mean registryUsername?",
+                "rails-stack:tlsMdoe: unknown key; did you mean tlsMode?",
+            ],
+        },
+        {
+            name: "a near miss of a retired key",
+            overrides: { webhost: "2" },
+            expected: [
+                "rails-stack:webhost: unknown key; its nearest match, webHosts, is no longer a setting: the SQLite databases live on the volume of the stack's single host, and a second web host could not see them; remove it (scale up with webServerType)",
+            ],
+        },
+        {
+            name: "a key too far from any to guess",
+            overrides: { tailscale: "yes" },
+            expected: ["rails-stack:tailscale: unknown key; see the config reference in README.md"],
+        },
+    ],
+    "stack names": [
+        { name: "a name outside the rule", stack: "qa", expected: [`stack "qa": ${STACK_RULE}`] },
+        { name: "a known name in another case", stack: "Staging", expected: [`stack "Staging": ${STACK_RULE}; did you mean staging?`] },
+        { name: "a review stack with a space", stack: "pr 7", expected: [`stack "pr 7": ${STACK_RULE}; did you mean pr-7?`] },
+        { name: "a review stack in capitals", stack: "PR-12", expected: [`stack "PR-12": ${STACK_RULE}; did you mean pr-12?`] },
+        { name: "a common abbreviation", stack: "prod", expected: [`stack "prod": ${STACK_RULE}; did you mean production?`] },
+        { name: "a review stack numbered from 0", stack: "pr-07", expected: ['stack "pr-07": a review stack is named pr-<pull request number>, 1 to 999999, e.g. pr-42'] },
+    ],
+    "encrypted values of keys that are not secrets (the plan sees a stand-in)": [
+        {
+            name: "only how it is stored is reported, never the stand-in",
+            overrides: { domain: "placeholder-domain", volumeSize: "placeholder-volumeSize" },
+            secretKeys: [...SECRETS, "domain", "volumeSize"],
+            extra: { placeholders: ["domain", "volumeSize"] },
+            expected: [
+                "rails-stack:domain: is stored as a secret but is not one (it appears in names, URLs or rendered files); set it without --secret",
+                "rails-stack:volumeSize: is stored as a secret but is not one (it appears in names, URLs or rendered files); set it without --secret",
+            ],
+        },
+    ],
+    "messages that explain the cause": [
+        {
+            name: "a review hostname the pr-<n>- prefix pushed past 63 chars",
+            stack: "pr-4242",
+            overrides: { hostnames: JSON.stringify([`${"a".repeat(60)}.example.com`]) },
+            expected: [
+                `rails-stack:hostnames[0]: "pr-4242-${"a".repeat(60)}.example.com": its first label is 68 chars, over DNS's 63, because review stack pr-4242 prefixes "pr-4242-" to staging's "${"a".repeat(60)}.example.com"; shorten that label to at most 55 chars`,
+            ],
+        },
+        {
+            name: "a review stack of a staging served on the apex",
+            stack: "pr-7",
+            overrides: { hostnames: JSON.stringify(["example.com"]) },
+            expected: [
+                'rails-stack:hostnames[0]: "pr-7-example.com" is outside the zone: review stack pr-7 prefixes "pr-7-" to staging\'s hostname example.com, the zone\'s apex; give staging a hostname one label below the zone, e.g. shop-staging.example.com',
+            ],
+        },
+        {
+            name: "a review bucket the pr-<n>- prefix pushed past 63 chars",
+            stack: "pr-123456",
+            overrides: { attachmentsBucket: "b".repeat(60) },
+            expected: [
+                `rails-stack:attachmentsBucket: "pr-123456-${"b".repeat(60)}" is 70 chars, over R2's 63, because review stack pr-123456 prefixes "pr-123456-" to staging's "${"b".repeat(60)}"; shorten it to at most 53 chars`,
+            ],
+        },
+        {
+            name: "a private key pasted into a plain value (never echoed)",
+            overrides: { registryUsername: PRIVATE_KEY },
+            expected: [`rails-stack:registryUsername: ${ROTATE}`],
+        },
+        {
+            name: "a private key pasted into a list item",
+            overrides: { tailscaleTags: JSON.stringify(["tag:rails-host", PRIVATE_KEY]) },
+            expected: [`rails-stack:tailscaleTags[1]: ${ROTATE}`],
+        },
+        {
+            name: "a private key under a key that does not exist",
+            overrides: { sshPrivateKey: PRIVATE_KEY },
+            expected: [`rails-stack:sshPrivateKey: ${ROTATE}`],
+        },
+        {
+            name: "a private key in a provider's namespace",
+            extra: { otherNamespaces: { "hcloud:token": plain(PRIVATE_KEY) } },
+            expected: [`hcloud:token: ${ROTATE}`],
+        },
+        {
+            name: "a private key stored as a secret (not in the history: no rotation needed)",
+            overrides: { railsMasterKey: PRIVATE_KEY },
+            expected: ["rails-stack:railsMasterKey: looks like a private key; no setting takes one: remove it"],
+        },
+        {
+            name: "a list where a single value belongs",
+            overrides: { location: JSON.stringify(["fsn1", "nbg1"]) },
+            expected: ["rails-stack:location: expected a single value, got a list; Hetzner location with ARM64 capacity: fsn1, nbg1 or hel1."],
+        },
+        {
+            name: "a mapping where a single value belongs",
+            overrides: { volumeSize: JSON.stringify({ size: 20 }) },
+            expected: ["rails-stack:volumeSize: expected a single value, got a mapping; Size in GB of the Hetzner volume holding /rails/storage (10-10240)."],
+        },
+        {
+            name: "a list where a single secret belongs (never echoed)",
+            overrides: { registryPassword: JSON.stringify(["a", "b"]) },
+            expected: ["rails-stack:registryPassword: expected a single value, got a list; Container registry password or token (Kamal secret KAMAL_REGISTRY_PASSWORD)."],
+        },
+    ],
+    "several problems at once": [
+        {
+            name: "one line each, namespaces first, then keys in order, then missing keys, then values",
+            stack: "pr-7",
+            overrides: { app: "", domian: "example.com", domain: undefined, location: JSON.stringify(["fsn1"]), registryUsername: PRIVATE_KEY, webServerType: "cx22" },
+            extra: { otherNamespaces: { "rails_stack:volumeSize": plain("20"), "pulumi:template": plain("rails") } },
+            expected: [
+                'rails_stack:volumeSize: unknown namespace "rails_stack"; did you mean rails-stack:volumeSize?',
+                "rails-stack:app: is blank, but it is required; Service name: Kamal `service`, prefix of every physical name. 2-20 chars: a-z, 0-9, '-'.",
+                "rails-stack:domian: unknown key; did you mean domain?",
+                "rails-stack:location: expected a single value, got a list; Hetzner location with ARM64 capacity: fsn1, nbg1 or hel1.",
+                `rails-stack:registryUsername: ${ROTATE}`,
+                "rails-stack:domain: is required and missing; set it with: pulumi config set domain <value>",
+                'rails-stack:webServerType: "cx22" is an x86 type; only ARM64 types are allowed: cax11, cax21, cax31, cax41',
+            ],
+        },
+    ],
+};
+
+describe("config: each class of mistake gets one line the user can act on", () => {
+    for (const [mistakeClass, rows] of Object.entries(MISTAKES)) {
+        describe(mistakeClass, () => {
+            for (const row of rows) {
+                it(row.name, () => assert.deepStrictEqual(errors(row.stack ?? "staging", row.overrides ?? {}, row.secretKeys, row.extra), row.expected));
+            }
+        });
+    }
+    it("never echoes a private key, nor puts a newline in a message", () => {
+        for (const row of Object.values(MISTAKES).flat()) {
+            for (const message of errors(row.stack ?? "staging", row.overrides ?? {}, row.secretKeys, row.extra)) {
+                assert.ok(!message.includes("\n") && !message.includes("b3BlbnNzaC1rZXkt"), message);
+            }
+        }
+    });
+});
+
+describe("config: what the new rules still accept", () => {
+    it("takes deeper hostnames when the zone has an advanced certificate, and the apex always", () => {
+        const deep = settings("staging", { hostnames: JSON.stringify(["a.b.example.com", "example.com"]), advancedCertificate: "true" });
+        assert.deepStrictEqual(deep.hostnames, ["a.b.example.com", "example.com"]);
+        assert.deepStrictEqual(settings("production", { hostnames: JSON.stringify(["example.com"]) }).hostnames, ["example.com"]);
+        assert.deepStrictEqual(settings("pr-7", { hostnames: JSON.stringify(["a.b.example.com"]), advancedCertificate: "true" }).hostnames, [
+            "pr-7-a.b.example.com",
+        ]);
+    });
+
+    it("accepts Pulumi's and the providers' namespaces", () => {
+        const otherNamespaces = Object.fromEntries(
+            ["pulumi:template", "pulumi:disable-default-providers", "hcloud:endpoint", "cloudflare:retries", "tailscale:tailnet", "command:x"].map((k) => [k, plain("x")]),
+        );
+        assert.ok(parseConfig(raw({}, SECRETS, { otherNamespaces }), "staging").ok);
+    });
+
+    it("reads blank optional keys whose default means unset as unset", () => {
+        const s = settings("production", { railsEnv: "", hostnames: "", protect: "null", r2Location: " ", appVersion: "" });
+        assert.deepStrictEqual([s.railsEnv, s.hostnames, s.protect, s.storage.location, s.deploy.appVersion], ["production", ["shop.example.com"], true, undefined, undefined]);
+    });
+
+    it("passes declared secrets whose values are stand-ins", () => {
+        const placeholders = SECRETS;
+        const values = Object.fromEntries(SECRETS.map((k) => [k, `placeholder-${k}`]));
+        assert.ok(parseConfig(raw(values, SECRETS, { placeholders }), "staging").ok);
     });
 });

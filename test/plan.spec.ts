@@ -72,6 +72,42 @@ describe("offline plan command", () => {
         assert.doesNotMatch(run.stderr, /\n\s+at /);
     });
 
+    it("takes a secret for one run with --set, keeps it secret and masks it", () => {
+        const out = path.join(tmp, "one-off-secret");
+        const run = plan(["--stack", "staging", "--out", out, "--set", "appVersion=v1", "--set", "hcloudToken=tok-one-off-9c2e"]);
+        assert.strictEqual(run.status, 0, run.stderr);
+        assert.match(run.stdout, /placeholder secrets: cloudflareApiToken, railsMasterKey, registryPassword, tailscaleApiKey\n/);
+        const written = JSON.parse(fs.readFileSync(path.join(out, "plan.json"), "utf8")) as Entry[];
+        assert.deepStrictEqual(written.find((e) => e.type === "pulumi:providers:hcloud")?.inputs, { token: SECRET_MASK });
+        for (const file of fs.readdirSync(out, { recursive: true, encoding: "utf8" }).filter((f) => fs.statSync(path.join(out, f)).isFile())) {
+            assert.ok(!fs.readFileSync(path.join(out, file), "utf8").includes("tok-one-off-9c2e"), `the secret leaked into ${file}`);
+        }
+    });
+
+    // Argument mistakes: exit 2, the one line naming the flag or argument, then the usage line.
+    const STACK_RULE = "allowed stack names are production, staging and pr-<number>";
+    const BAD_ARGUMENTS: { args: string[]; expected: string }[] = [
+        { args: ["--stack", "staging", "--set", "appVersion"], expected: "--set appVersion: missing '=value' (write --set appVersion=value)" },
+        { args: ["--stack", "staging", "--set", "=v1"], expected: "--set =v1: missing key (write --set key=v1)" },
+        { args: ["--stack", "staging", "--colour", "blue"], expected: "unknown flag --colour" },
+        { args: ["--stack"], expected: "--stack: missing value" },
+        { args: ["--stack", "--set", "appVersion=v1"], expected: "--stack: missing value" },
+        { args: ["--stack", "staging", "extra"], expected: 'unexpected argument "extra"; flags are --stack, --out, --set' },
+        { args: ["--set", "appVersion=v1"], expected: "--stack is required" },
+        { args: ["--stack", "qa"], expected: `stack "qa": ${STACK_RULE}` },
+        { args: ["--stack", "Staging"], expected: `stack "Staging": ${STACK_RULE}; did you mean staging?` },
+        { args: ["--stack=pr 7"], expected: `stack "pr 7": ${STACK_RULE}; did you mean pr-7?` },
+    ];
+    for (const bad of BAD_ARGUMENTS) {
+        it(`exits 2 on ${bad.args.join(" ")}`, () => {
+            const out = path.join(tmp, "bad-args");
+            const run = plan([...bad.args, "--out", out]);
+            assert.strictEqual(run.status, 2);
+            assert.strictEqual(run.stderr, `${bad.expected}\nusage: npm run plan -- --stack <production|staging|pr-N> [--out <dir>] [--set key=value ...]\n`);
+            assert.ok(!fs.existsSync(out));
+        });
+    }
+
     it("refuses to clear an --out directory that is not a plan output", () => {
         const precious = path.join(tmp, "precious");
         fs.mkdirSync(precious);
@@ -98,6 +134,7 @@ describe("stack config files", () => {
             assert.strictEqual(source.values.location, "fsn1", "Pulumi.yaml defaults apply as the CLI applies them");
             assert.strictEqual(source.values.hcloudToken, "placeholder-hcloudToken");
             assert.ok(!("region" in source.values), "other namespaces are not project config");
+            assert.deepStrictEqual(source.otherNamespaces, { "aws:region": { value: "eu-central-1", secret: false } }, "but kept for the parser to judge");
             assert.deepStrictEqual(source.placeholders, ["cloudflareApiToken", "hcloudToken", "railsMasterKey", "registryPassword", "tailscaleApiKey"]);
             assert.deepStrictEqual([...source.secretKeys].sort(), source.placeholders);
         } finally {
