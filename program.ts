@@ -29,7 +29,7 @@ export function createStack({ settings, secrets, appVersion }: StackConfig): Sta
     };
     const artifacts: Record<string, pulumi.Output<string> | pulumi.Output<Readonly<Record<string, string>>>> = {};
 
-    const edge = new Edge(`${name}-edge`, { settings }, { ...providers.options });
+    const edge = new Edge(`${name}-edge`, { settings, apiToken: secrets.cloudflareApiToken }, { ...providers.options });
     outputs.tunnelId = edge.tunnelId;
     outputs.tunnelToken = edge.tunnelToken;
     outputs.appUrl = edge.appUrl;
@@ -46,7 +46,7 @@ export function createStack({ settings, secrets, appVersion }: StackConfig): Sta
 
     const hosts = new Hosts(
         `${name}-hosts`,
-        { settings, secrets, deleteAfterServer: storage.emptiers },
+        { settings, secrets, deleteAfterServer: [...storage.emptiers, ...edge.deleteAfterServer] },
         { ...providers.options },
     );
     outputs.host = hosts.host;

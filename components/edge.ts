@@ -3,9 +3,11 @@
 // a script-less Workers route per hostname on the challenge path. See docs/edge.md for the ACME
 // layers and why the zone's http_config_settings rule is not one of them.
 import * as cloudflare from "@pulumi/cloudflare";
+import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import type { Settings } from "../config/settings";
 import { stackPrefix } from "../lib/naming";
+import { TUNNEL_CLEANUP_ENV } from "../lib/tunnel-connections";
 import { acmeWorkersRoutePattern, renderIngress, renderIngressYaml } from "../renderers/tunnel";
 
 type EdgeSettings = Pick<Settings, "project" | "app" | "stack" | "protect" | "hostnames" | "cloudflare">;
@@ -13,7 +15,11 @@ type EdgeSettings = Pick<Settings, "project" | "app" | "stack" | "protect" | "ho
 export interface EdgeArgs {
     /** The validated stack settings (hostnames, account/zone ids, TLS mode). */
     readonly settings: EdgeSettings;
+    /** The stack's Cloudflare API token: the delete-time connection clean-up calls the API with it. */
+    readonly apiToken: pulumi.Input<string>;
 }
+
+export const TUNNEL_CLEANUP_COMMAND = "node launch.js components/scripts/tunnel-cleanup";
 
 /** The CNAME target of a tunnel: Cloudflare resolves `<uuid>.cfargotunnel.com` to its connectors. */
 export function tunnelCname(tunnelId: string): string {
@@ -31,6 +37,11 @@ export class Edge extends pulumi.ComponentResource {
     readonly ingressYaml: pulumi.Output<string>;
     /** What routes visitors to the host: the tunnel's ingress and the proxied DNS records. */
     readonly routing: readonly pulumi.Resource[];
+    /**
+     * The tunnel's connection clean-up: the server depends on it, so on destroy the host (and its
+     * cloudflared) goes first, then the connections, then the tunnel.
+     */
+    readonly deleteAfterServer: readonly pulumi.Resource[];
 
     constructor(name: string, args: EdgeArgs, opts?: pulumi.ComponentResourceOptions) {
         super("rails-stack:edge:Edge", name, {}, opts);
@@ -45,6 +56,22 @@ export class Edge extends pulumi.ComponentResource {
             kept,
         );
         this.tunnelId = tunnel.id;
+        // Depends on the tunnel (through its id), so Pulumi runs this delete step before deleting it.
+        const connectionCleanup = new command.local.Command(
+            `${name}-tunnel-connections-cleanup`,
+            {
+                delete: TUNNEL_CLEANUP_COMMAND,
+                environment: {
+                    [TUNNEL_CLEANUP_ENV.accountId]: accountId,
+                    [TUNNEL_CLEANUP_ENV.tunnelId]: tunnel.id,
+                    [TUNNEL_CLEANUP_ENV.apiToken]: pulumi.secret(args.apiToken),
+                },
+                logging: command.local.Logging.StdoutAndStderr,
+                addPreviousOutputInEnv: false,
+            },
+            { ...kept, additionalSecretOutputs: ["stdout", "stderr"] },
+        );
+        this.deleteAfterServer = [connectionCleanup];
         // The SDK does not mark the token secret; it is one (anyone holding it can serve the app).
         this.tunnelToken = pulumi.secret(
             cloudflare.getZeroTrustTunnelCloudflaredTokenOutput({ accountId, tunnelId: tunnel.id }, { parent: this }).token,

@@ -81,8 +81,9 @@ export interface HostsArgs {
     readonly secrets: Secrets;
     /**
      * Delete-time clean-ups that must run only after the server is gone (a review stack's bucket
-     * emptiers: a running host would write new backups into an emptied bucket). The server depends
-     * on them, so `pulumi destroy` deletes it first.
+     * emptiers: a running host would write new backups into an emptied bucket; the tunnel's
+     * connection clean-up: a running cloudflared reconnects). The server depends on them, so
+     * `pulumi destroy` deletes it first.
      */
     readonly deleteAfterServer: readonly pulumi.Resource[];
 }

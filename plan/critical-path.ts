@@ -40,6 +40,7 @@ interface Kind {
 const kind = (type: string, suffix?: string): Kind => ({ type, suffix });
 const DEPLOY = kind("command:local:Command", "-deploy-kamal");
 const EMPTIER = kind("command:local:Command", "-emptier");
+const TUNNEL_CLEANUP = kind("command:local:Command", "-tunnel-connections-cleanup");
 const SERVER = kind("hcloud:index/server:Server");
 const TUNNEL = kind("cloudflare:index/zeroTrustTunnelCloudflared:ZeroTrustTunnelCloudflared");
 const BUCKET = kind("cloudflare:index/r2Bucket:R2Bucket");
@@ -47,15 +48,17 @@ const TOKEN = kind("cloudflare:index/accountToken:AccountToken");
 
 /**
  * What each kind needs before it can be created, whatever the program says: its data inputs, and
- * (review stacks) the destroy order that makes the server outlive nothing that empties its buckets.
+ * the destroy order: the server goes before the tunnel's connections are cleaned up and (review
+ * stacks) before its buckets are emptied.
  */
 const NEEDS: readonly [Kind, readonly Kind[]][] = [
     [DEPLOY, [SERVER, kind("hcloud:index/volumeAttachment:VolumeAttachment"), kind("cloudflare:index/zeroTrustTunnelCloudflaredConfig:ZeroTrustTunnelCloudflaredConfig"), kind("cloudflare:index/dnsRecord:DnsRecord"), BUCKET, TOKEN]],
-    [SERVER, [kind("hcloud:index/firewall:Firewall"), kind("hcloud:index/sshKey:SshKey"), kind("tailscale:index/tailnetKey:TailnetKey"), EMPTIER]],
+    [SERVER, [kind("hcloud:index/firewall:Firewall"), kind("hcloud:index/sshKey:SshKey"), kind("tailscale:index/tailnetKey:TailnetKey"), EMPTIER, TUNNEL_CLEANUP]],
     [kind("hcloud:index/volumeAttachment:VolumeAttachment"), [SERVER, kind("hcloud:index/volume:Volume")]],
     [kind("cloudflare:index/zeroTrustTunnelCloudflaredConfig:ZeroTrustTunnelCloudflaredConfig"), [TUNNEL]],
     [kind("cloudflare:index/dnsRecord:DnsRecord"), [TUNNEL]],
     [EMPTIER, [BUCKET, TOKEN]],
+    [TUNNEL_CLEANUP, [TUNNEL]],
 ];
 
 const matches = (k: Kind, r: { type: string; name: string }): boolean => r.type === k.type && (!k.suffix || r.name.endsWith(k.suffix));

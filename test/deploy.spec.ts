@@ -91,13 +91,16 @@ describe("deploy component under mocks", () => {
         }
     });
 
-    it("keeps the destroy order without slowing creation: only a review stack's server waits, for the emptiers it must outlive", async () => {
+    it("keeps the destroy order: the server waits only for the clean-ups it must outlive, the tunnel's and (review stacks) the emptiers", async () => {
         const review = await planFor("pr-7");
         assert.deepStrictEqual(review.options.get("hcloud:index/server:Server::shop-pr-7-web-1")!.dependsOn, [
+            "command:local:Command::shop-pr-7-edge-tunnel-connections-cleanup",
             "command:local:Command::shop-pr-7-storage-attachments-emptier",
             "command:local:Command::shop-pr-7-storage-backups-emptier",
         ]);
-        assert.deepStrictEqual(staging.options.get("hcloud:index/server:Server::shop-staging-web-1")!.dependsOn, []);
+        assert.deepStrictEqual(staging.options.get("hcloud:index/server:Server::shop-staging-web-1")!.dependsOn, [
+            "command:local:Command::shop-staging-edge-tunnel-connections-cleanup",
+        ]);
         for (const plan of [staging, review]) {
             const components = [...plan.options].filter(([key]) => key.startsWith("rails-stack:"));
             for (const [key, options] of components) assert.deepStrictEqual(options.dependsOn, [], `${key} has no component-wide dependency`);

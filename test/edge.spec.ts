@@ -1,13 +1,18 @@
 // Edge: tunnel, ingress, proxied DNS and the ACME HTTP-01 layers (tunnel ingress, Workers routes).
 import * as assert from "assert";
+import * as fs from "fs";
+import * as http from "http";
+import type { AddressInfo } from "net";
+import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as YAML from "yaml";
-import { Edge, tunnelCname } from "../components/edge";
+import { Edge, TUNNEL_CLEANUP_COMMAND, tunnelCname } from "../components/edge";
 import { loadConfig } from "../config/load";
 import { parseConfig } from "../config/parse";
 import type { Settings } from "../config/settings";
 import { mockSecret, recordingMocks } from "../plan/mocks";
-import { stableJson, stackConfigFromFiles, useMockedStack } from "../plan/run";
+import { cleanTunnelConnections } from "../lib/tunnel-connections";
+import { isSecretValue, stableJson, stackConfigFromFiles, useMockedStack } from "../plan/run";
 import { createStack } from "../program";
 import {
     ACME_CHALLENGE_PATH_REGEX,
@@ -23,6 +28,8 @@ const TUNNEL_CONFIG = "cloudflare:index/zeroTrustTunnelCloudflaredConfig:ZeroTru
 const DNS = "cloudflare:index/dnsRecord:DnsRecord";
 const RULESET = "cloudflare:index/ruleset:Ruleset";
 const ROUTE = "cloudflare:index/workersRoute:WorkersRoute";
+const COMMAND = "command:local:Command";
+const SERVER = "hcloud:index/server:Server";
 const TOKEN_INVOKE = "cloudflare:index/getZeroTrustTunnelCloudflaredToken:getZeroTrustTunnelCloudflaredToken";
 
 /**
@@ -210,7 +217,7 @@ describe("edge: secrecy and protection (component and program under mocks)", () 
     }
 
     it("tunnelToken is a secret Output; tunnelId, appUrl and the ingress view are not", async () => {
-        const { result: edge } = await underMocks("production", () => new Edge("t", { settings: settingsOf("production") }));
+        const { result: edge } = await underMocks("production", () => new Edge("t", { settings: settingsOf("production"), apiToken: "cf-api-token" }));
         assert.strictEqual(await pulumi.isSecret(edge.tunnelToken), true);
         assert.strictEqual(await value(edge.tunnelToken), mockSecret("tunnel-token", await value(edge.tunnelId)));
         for (const plain of [edge.tunnelId, edge.appUrl, edge.ingressYaml]) assert.strictEqual(await pulumi.isSecret(plain), false);
@@ -240,5 +247,59 @@ describe("edge: secrecy and protection (component and program under mocks)", () 
             assert.ok(edgeKeys.length >= 4, `${plan.stack}: edge resources recorded`);
             assert.deepStrictEqual(edgeKeys.filter((k) => plan.options.get(k)?.protect), [], `${plan.stack}: nothing protected`);
         }
+    });
+});
+
+describe("edge: the tunnel's connections are cleaned up on destroy, after the host", () => {
+    it("a delete-only Command with the tunnel and a secret API token; the server depends on it", async () => {
+        for (const stack of ["staging", "production", "pr-7"]) {
+            const plan = await planFor(stack);
+            const [cleanup] = resourcesOfType(plan, COMMAND).filter((c) => c.name.endsWith("-edge-tunnel-connections-cleanup"));
+            assert.ok(cleanup, stack);
+            const inputs = plainInputs(cleanup);
+            assert.strictEqual(inputs.delete, TUNNEL_CLEANUP_COMMAND);
+            assert.strictEqual(inputs.create, undefined);
+            assert.ok(isSecretValue(cleanup.inputs.environment), `${stack}: the token makes the environment secret`);
+            const env = inputs.environment as Record<string, string>;
+            assert.strictEqual(env.CLOUDFLARE_TUNNEL_ID, plan.outputs.tunnelId);
+            assert.strictEqual(env.CLOUDFLARE_API_TOKEN, "placeholder-cloudflareApiToken");
+            const cleanupKey = `${COMMAND}::${cleanup.name}`;
+            assert.strictEqual(plan.options.get(cleanupKey)?.protect, stack === "production", `${stack}: protected like the tunnel`);
+            for (const server of resourcesOfType(plan, SERVER)) assert.ok(plan.options.get(`${SERVER}::${server.name}`)?.dependsOn.includes(cleanupKey), `${stack}: ${server.name}`);
+        }
+        assert.ok(fs.existsSync(path.join(ROOT, TUNNEL_CLEANUP_COMMAND.split(" ")[2] + ".ts")), "the command's script exists at its relative path");
+    });
+
+    /** A fake Cloudflare API on loopback: answers `status`, records requests. */
+    async function fakeApi(status: number): Promise<{ url: string; requests: string[]; close: () => void }> {
+        const requests: string[] = [];
+        const server = http.createServer((req, res) => {
+            requests.push(`${req.method} ${req.url} ${req.headers.authorization ?? ""}`);
+            res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify({ success: status < 300, result: null }));
+        });
+        await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+        return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/client/v4`, requests, close: () => server.close() };
+    }
+
+    it("the script deletes all connections of the tunnel, tolerates a tunnel already gone, fails loudly otherwise, prints no token", async () => {
+        const env = (url: string) => ({ CLOUDFLARE_BASE_URL: url, CLOUDFLARE_ACCOUNT_ID: "acc", CLOUDFLARE_TUNNEL_ID: "t-1", CLOUDFLARE_API_TOKEN: "CF-SECRET" });
+        const lines: string[] = [];
+        for (const status of [200, 404]) {
+            const api = await fakeApi(status);
+            try {
+                await cleanTunnelConnections(env(api.url), (l) => lines.push(l));
+                assert.deepStrictEqual(api.requests, ["DELETE /client/v4/accounts/acc/cfd_tunnel/t-1/connections Bearer CF-SECRET"]);
+            } finally {
+                api.close();
+            }
+        }
+        assert.deepStrictEqual(lines, ["removed the connections of tunnel t-1", "tunnel t-1 does not exist; no connections to clean up"]);
+        const failing = await fakeApi(403);
+        try {
+            await assert.rejects(cleanTunnelConnections(env(failing.url), () => undefined), /tunnel t-1 failed: HTTP 403/);
+        } finally {
+            failing.close();
+        }
+        await assert.rejects(cleanTunnelConnections({ CLOUDFLARE_ACCOUNT_ID: "acc", CLOUDFLARE_TUNNEL_ID: "t-1" }, () => undefined), /CLOUDFLARE_API_TOKEN is not set/);
     });
 });
