@@ -34,6 +34,8 @@ export type StackConfigRead = { readonly ok: true; readonly source: StackConfigS
 /** The resource options that decide what a change or a destroy may do, as the program set them. */
 export interface RecordedOptions {
     readonly protect: boolean;
+    /** Left in the cloud when Pulumi deletes it. */
+    readonly retainOnDelete: boolean;
     readonly deleteBeforeReplace: boolean;
     readonly ignoreChanges: readonly string[];
     /** Explicit dependencies, as `<type>::<name>`. */
@@ -218,6 +220,7 @@ export async function runPlan(stack: string, source: StackConfigSource, options:
             const dependsOn = ([] as unknown[]).concat(opts.dependsOn ?? []) as pulumi.Resource[];
             recordedOptions.set(key, {
                 protect: opts.protect === true,
+                retainOnDelete: opts.retainOnDelete === true,
                 deleteBeforeReplace: opts.deleteBeforeReplace === true,
                 ignoreChanges: opts.ignoreChanges ?? [],
                 dependsOn: dependsOn.map((r) => keyOf.get(r) ?? "(unknown)").sort(),

@@ -1,0 +1,125 @@
+// The review-stack lifecycle under mocks, for the smallest and a large pull request number: what
+// `pulumi destroy` meets when the pull request closes, and what the stack leaves behind.
+import * as assert from "assert";
+import { R2_EMPTY_ENV } from "../lib/s3";
+import { OkPlan, planFor, plainInputs, resourcesOfType } from "./support";
+
+const COMMAND = "command:local:Command";
+const SERVER = "hcloud:index/server:Server";
+const VOLUME = "hcloud:index/volume:Volume";
+const BUCKET = "cloudflare:index/r2Bucket:R2Bucket";
+const TUNNEL = "cloudflare:index/zeroTrustTunnelCloudflared:ZeroTrustTunnelCloudflared";
+const TAILNET_KEY = "tailscale:index/tailnetKey:TailnetKey";
+
+/** The input holding each resource type's name in the cloud (what two stacks must never share). */
+const PHYSICAL_NAME: Record<string, (inputs: Record<string, unknown>) => unknown> = {
+    [SERVER]: (i) => i.name,
+    [VOLUME]: (i) => i.name,
+    "hcloud:index/firewall:Firewall": (i) => i.name,
+    "hcloud:index/sshKey:SshKey": (i) => i.name,
+    [BUCKET]: (i) => i.name,
+    [TUNNEL]: (i) => i.name,
+    "cloudflare:index/accountToken:AccountToken": (i) => i.name,
+    "cloudflare:index/dnsRecord:DnsRecord": (i) => i.name,
+    "cloudflare:index/workersRoute:WorkersRoute": (i) => i.pattern,
+};
+
+/** Every physical name of the plan, as `<type> <name>`; fails on a cloud resource type without a known name. */
+function physicalNames(plan: OkPlan): string[] {
+    const named = plan.resources.filter((r) => r.custom && !r.type.startsWith("pulumi:providers:"));
+    const unnamed = new Set(["cloudflare:index/zeroTrustTunnelCloudflaredConfig:ZeroTrustTunnelCloudflaredConfig", "cloudflare:index/r2BucketLifecycle:R2BucketLifecycle", "cloudflare:index/r2BucketCors:R2BucketCors", "hcloud:index/volumeAttachment:VolumeAttachment", TAILNET_KEY, COMMAND]);
+    const unknown = named.filter((r) => !PHYSICAL_NAME[r.type] && !unnamed.has(r.type)).map((r) => r.type);
+    assert.deepStrictEqual(unknown, [], "a new resource type: say which input is its name in the cloud");
+    return named.filter((r) => PHYSICAL_NAME[r.type]).map((r) => `${r.type} ${String(PHYSICAL_NAME[r.type](plainInputs(r)))}`);
+}
+
+const REVIEW_STACKS = ["pr-1", "pr-99999"];
+
+describe("review stacks pr-1 and pr-99999", () => {
+    const plans = new Map<string, OkPlan>();
+    before(async () => {
+        for (const stack of REVIEW_STACKS) plans.set(stack, await planFor(stack));
+    });
+    const each = (check: (plan: OkPlan, stack: string) => void) => () => REVIEW_STACKS.forEach((stack) => check(plans.get(stack)!, stack));
+
+    it(
+        "protect nothing, in Pulumi or at the provider",
+        each((plan) => {
+            assert.deepStrictEqual([...plan.options].filter(([, o]) => o.protect).map(([key]) => key), []);
+            for (const r of [...resourcesOfType(plan, SERVER), ...resourcesOfType(plan, VOLUME)]) {
+                assert.strictEqual(plainInputs(r).deleteProtection, false, r.name);
+            }
+            for (const r of resourcesOfType(plan, SERVER)) assert.strictEqual(plainInputs(r).rebuildProtection, false, r.name);
+        }),
+    );
+
+    it(
+        "use only ephemeral, single-use, pre-authorized Tailscale keys",
+        each((plan) => {
+            const keys = resourcesOfType(plan, TAILNET_KEY);
+            assert.ok(keys.length > 0);
+            for (const key of keys) {
+                const inputs = plainInputs(key);
+                assert.deepStrictEqual([inputs.ephemeral, inputs.reusable, inputs.preauthorized], [true, false, true], key.name);
+            }
+        }),
+    );
+
+    it(
+        "carry the pull request number in every physical name",
+        each((plan, stack) => {
+            const names = physicalNames(plan);
+            assert.ok(names.length >= 9, names.join("\n"));
+            // `pr-1` must not merely prefix `pr-10`: the number ends at a non-digit.
+            const carriesNumber = new RegExp(`(^|[^a-z0-9])${stack}([^0-9]|$)`);
+            for (const name of names) assert.match(name.split(" ")[1], carriesNumber, name);
+        }),
+    );
+
+    it("share no physical name with each other, with staging or with production", async () => {
+        const owner = new Map<string, string>();
+        const all = [...REVIEW_STACKS.map((s) => plans.get(s)!), await planFor("staging"), await planFor("production")];
+        for (const plan of all) {
+            for (const name of physicalNames(plan)) {
+                assert.ok(!owner.has(name), `${name}: ${owner.get(name)} and ${plan.stack}`);
+                owner.set(name, plan.stack);
+            }
+        }
+    });
+
+    it(
+        "clean up at delete time: both buckets emptied, the tailnet device and the tunnel's connections removed, each after the host",
+        each((plan) => {
+            const deleteOnly = resourcesOfType(plan, COMMAND).filter((c) => plainInputs(c).create === undefined);
+            const byKind = (suffix: string) => deleteOnly.filter((c) => c.name.endsWith(suffix));
+            const emptiers = byKind("-emptier");
+            assert.deepStrictEqual(
+                emptiers.map((c) => (plainInputs(c).environment as Record<string, string>)[R2_EMPTY_ENV.bucket]).sort(),
+                resourcesOfType(plan, BUCKET).map((b) => String(plainInputs(b).name)).sort(),
+                "one emptier per bucket",
+            );
+            assert.strictEqual(byKind("-tailnet-cleanup").length, resourcesOfType(plan, SERVER).length);
+            assert.strictEqual(byKind("-tunnel-connections-cleanup").length, 1);
+            for (const server of resourcesOfType(plan, SERVER)) {
+                const dependsOn = plan.options.get(`${SERVER}::${server.name}`)!.dependsOn;
+                for (const c of [...emptiers, ...byKind("-tunnel-connections-cleanup")]) assert.ok(dependsOn.includes(`${COMMAND}::${c.name}`), `${server.name} is deleted before ${c.name} runs`);
+            }
+            for (const emptier of emptiers) {
+                const dependsOn = plan.options.get(`${COMMAND}::${emptier.name}`)!.dependsOn;
+                assert.ok(dependsOn.some((d) => d.startsWith(`${BUCKET}::`)), `${emptier.name} runs before its bucket is deleted`);
+            }
+        }),
+    );
+
+    it(
+        "hold nothing that would block or outlive pulumi destroy: no retained or change-ignoring resource, no delete step beyond the clean-ups",
+        each((plan) => {
+            assert.deepStrictEqual([...plan.options].filter(([, o]) => o.retainOnDelete || o.ignoreChanges.length > 0).map(([key]) => key), []);
+            for (const c of resourcesOfType(plan, COMMAND)) {
+                const inputs = plainInputs(c);
+                // The deploy has no delete step (its host goes with the stack); a clean-up does nothing else.
+                if (inputs.create !== undefined) assert.strictEqual(inputs.delete, undefined, c.name);
+            }
+        }),
+    );
+});
