@@ -3,26 +3,27 @@
 // makes it wait for. The ideal is computed from what each resource really needs (NEEDS), not from
 // the graph under test; measured / ideal above 1 is waiting for something it does not need.
 import type * as pulumi from "@pulumi/pulumi";
+import { TYPE } from "./resource-types";
 import { runPlan, StackConfigSource } from "./run";
 
 /** Typical create times in seconds (Hetzner server boot to `running`, API round trips otherwise). */
 export const MODEL_SECONDS: Readonly<Record<string, number>> = {
-    "hcloud:index/server:Server": 40,
-    "hcloud:index/volume:Volume": 5,
-    "hcloud:index/volumeAttachment:VolumeAttachment": 5,
-    "hcloud:index/firewall:Firewall": 1,
-    "hcloud:index/sshKey:SshKey": 1,
-    "tailscale:index/tailnetKey:TailnetKey": 1,
-    "cloudflare:index/zeroTrustTunnelCloudflared:ZeroTrustTunnelCloudflared": 2,
-    "cloudflare:index/zeroTrustTunnelCloudflaredConfig:ZeroTrustTunnelCloudflaredConfig": 2,
-    "cloudflare:index/dnsRecord:DnsRecord": 2,
-    "cloudflare:index/workersRoute:WorkersRoute": 1,
-    "cloudflare:index/r2Bucket:R2Bucket": 3,
-    "cloudflare:index/r2BucketCors:R2BucketCors": 2,
-    "cloudflare:index/r2BucketLifecycle:R2BucketLifecycle": 2,
-    "cloudflare:index/accountToken:AccountToken": 2,
+    [TYPE.server]: 40,
+    [TYPE.volume]: 5,
+    [TYPE.volumeAttachment]: 5,
+    [TYPE.firewall]: 1,
+    [TYPE.sshKey]: 1,
+    [TYPE.tailnetKey]: 1,
+    [TYPE.tunnel]: 2,
+    [TYPE.tunnelConfig]: 2,
+    [TYPE.dnsRecord]: 2,
+    [TYPE.workersRoute]: 1,
+    [TYPE.r2Bucket]: 3,
+    [TYPE.r2BucketCors]: 2,
+    [TYPE.r2BucketLifecycle]: 2,
+    [TYPE.accountToken]: 2,
     // Delete-only commands do nothing at create; the deploy's own run time is not part of the wait.
-    "command:local:Command": 0,
+    [TYPE.command]: 0,
 };
 /** Invokes (data sources) take a round trip too. */
 export const INVOKE_SECONDS = 2;
@@ -38,13 +39,13 @@ interface Kind {
     readonly suffix?: string;
 }
 const kind = (type: string, suffix?: string): Kind => ({ type, suffix });
-const DEPLOY = kind("command:local:Command", "-deploy-kamal");
-const EMPTIER = kind("command:local:Command", "-emptier");
-const TUNNEL_CLEANUP = kind("command:local:Command", "-tunnel-connections-cleanup");
-const SERVER = kind("hcloud:index/server:Server");
-const TUNNEL = kind("cloudflare:index/zeroTrustTunnelCloudflared:ZeroTrustTunnelCloudflared");
-const BUCKET = kind("cloudflare:index/r2Bucket:R2Bucket");
-const TOKEN = kind("cloudflare:index/accountToken:AccountToken");
+const DEPLOY = kind(TYPE.command, "-deploy-kamal");
+const EMPTIER = kind(TYPE.command, "-emptier");
+const TUNNEL_CLEANUP = kind(TYPE.command, "-tunnel-connections-cleanup");
+const SERVER = kind(TYPE.server);
+const TUNNEL = kind(TYPE.tunnel);
+const BUCKET = kind(TYPE.r2Bucket);
+const TOKEN = kind(TYPE.accountToken);
 
 /**
  * What each kind needs before it can be created, whatever the program says: its data inputs, and
@@ -52,11 +53,11 @@ const TOKEN = kind("cloudflare:index/accountToken:AccountToken");
  * stacks) before its buckets are emptied.
  */
 const NEEDS: readonly [Kind, readonly Kind[]][] = [
-    [DEPLOY, [SERVER, kind("hcloud:index/volumeAttachment:VolumeAttachment"), kind("cloudflare:index/zeroTrustTunnelCloudflaredConfig:ZeroTrustTunnelCloudflaredConfig"), kind("cloudflare:index/dnsRecord:DnsRecord"), BUCKET, TOKEN]],
-    [SERVER, [kind("hcloud:index/firewall:Firewall"), kind("hcloud:index/sshKey:SshKey"), kind("tailscale:index/tailnetKey:TailnetKey"), EMPTIER, TUNNEL_CLEANUP]],
-    [kind("hcloud:index/volumeAttachment:VolumeAttachment"), [SERVER, kind("hcloud:index/volume:Volume")]],
-    [kind("cloudflare:index/zeroTrustTunnelCloudflaredConfig:ZeroTrustTunnelCloudflaredConfig"), [TUNNEL]],
-    [kind("cloudflare:index/dnsRecord:DnsRecord"), [TUNNEL]],
+    [DEPLOY, [SERVER, kind(TYPE.volumeAttachment), kind(TYPE.tunnelConfig), kind(TYPE.dnsRecord), BUCKET, TOKEN]],
+    [SERVER, [kind(TYPE.firewall), kind(TYPE.sshKey), kind(TYPE.tailnetKey), EMPTIER, TUNNEL_CLEANUP]],
+    [kind(TYPE.volumeAttachment), [SERVER, kind(TYPE.volume)]],
+    [kind(TYPE.tunnelConfig), [TUNNEL]],
+    [kind(TYPE.dnsRecord), [TUNNEL]],
     [EMPTIER, [BUCKET, TOKEN]],
     [TUNNEL_CLEANUP, [TUNNEL]],
 ];

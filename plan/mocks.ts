@@ -3,6 +3,7 @@
 // throw: a new data-source call must be added on purpose (each is a cloud round trip).
 import { createHash } from "crypto";
 import type * as pulumi from "@pulumi/pulumi";
+import { TUNNEL_TOKEN_INVOKE, TYPE } from "./resource-types";
 
 export interface RecordedResource {
     readonly type: string;
@@ -32,22 +33,21 @@ function mockState(type: string, name: string, inputs: Record<string, unknown>):
         const id = numericId(type, name);
         const octet = (parseInt(hex.slice(8, 10), 16) % 250) + 1;
         const extra =
-            type === "hcloud:index/server:Server"
+            type === TYPE.server
                 ? { ipv4Address: `203.0.113.${octet}`, ipv6Address: `2001:db8:${hex.slice(10, 14)}::1`, status: "running" }
-                : type === "hcloud:index/volume:Volume"
+                : type === TYPE.volume
                   ? { linuxDevice: `/dev/disk/by-id/scsi-0HC_Volume_${id}` }
                   : {};
         return { id, state: { ...inputs, ...extra } };
     }
     switch (type) {
-        case "cloudflare:index/zeroTrustTunnelCloudflared:ZeroTrustTunnelCloudflared":
+        case TYPE.tunnel:
             return { id: uuid(hex), state: { ...inputs, accountTag: inputs.accountId, tunType: "cfd_tunnel" } };
-        case "cloudflare:index/accountToken:AccountToken":
-        case "cloudflare:index/apiToken:ApiToken":
+        case TYPE.accountToken:
             return { id: hex.slice(0, 32), state: { ...inputs, value: mockSecret("api-token", name), status: "active" } };
-        case "tailscale:index/tailnetKey:TailnetKey":
+        case TYPE.tailnetKey:
             return { id: `k${hex.slice(0, 12)}CNTRL`, state: { ...inputs, key: mockSecret("tailscale-auth-key", name), invalid: false } };
-        case "cloudflare:index/r2Bucket:R2Bucket":
+        case TYPE.r2Bucket:
             return { id: String(inputs.name), state: inputs };
         default:
             return { id: `${name}-id`, state: inputs };
@@ -56,7 +56,7 @@ function mockState(type: string, name: string, inputs: Record<string, unknown>):
 
 function mockCall(token: string, inputs: Record<string, unknown>): Record<string, unknown> {
     switch (token) {
-        case "cloudflare:index/getZeroTrustTunnelCloudflaredToken:getZeroTrustTunnelCloudflaredToken":
+        case TUNNEL_TOKEN_INVOKE:
             return { ...inputs, token: mockSecret("tunnel-token", String(inputs.tunnelId)) };
         default:
             throw new Error(`no mock for invoke ${token}: declare it in plan/mocks.ts if the program really needs it`);

@@ -3,11 +3,11 @@ import * as assert from "assert";
 import { DEPLOY_COMMAND } from "../components/deploy";
 import { isSecretValue } from "../plan/run";
 import { OkPlan, plainInputs, planFor, resourcesOfType, TEST_CHECKOUT_COMMIT } from "./support";
+import { TYPE } from "../plan/resource-types";
 
-const COMMAND = "command:local:Command";
 
 function deployCommand(plan: OkPlan) {
-    const [command] = resourcesOfType(plan, COMMAND).filter((c) => c.name.endsWith("-deploy-kamal"));
+    const [command] = resourcesOfType(plan, TYPE.command).filter((c) => c.name.endsWith("-deploy-kamal"));
     return command;
 }
 const triggers = (plan: OkPlan): unknown[] => plainInputs(deployCommand(plan)).triggers as unknown[];
@@ -25,7 +25,7 @@ describe("deploy component under mocks", () => {
         assert.strictEqual(inputs.update, undefined, "first and later deploys run the same command");
         assert.strictEqual(inputs.addPreviousOutputInEnv, false);
         assert.strictEqual(inputs.logging, "stdoutAndStderr");
-        assert.deepStrictEqual(staging.options.get(`${COMMAND}::shop-staging-deploy-kamal`)!.additionalSecretOutputs, ["stdout", "stderr"]);
+        assert.deepStrictEqual(staging.options.get(`${TYPE.command}::shop-staging-deploy-kamal`)!.additionalSecretOutputs, ["stdout", "stderr"]);
     });
 
     it("keeps every secret value secret: the environment as a whole is a Pulumi secret", () => {
@@ -79,7 +79,7 @@ describe("deploy component under mocks", () => {
         for (const plan of [staging, await planFor("pr-7")]) {
             const prefix = `shop-${plan.stack}`;
             const hostname = (plan.outputs.hostnames as string[])[0];
-            assert.deepStrictEqual(plan.options.get(`${COMMAND}::${prefix}-deploy-kamal`)!.dependsOn, [
+            assert.deepStrictEqual(plan.options.get(`${TYPE.command}::${prefix}-deploy-kamal`)!.dependsOn, [
                 `cloudflare:index/accountToken:AccountToken::${prefix}-storage-token`,
                 `cloudflare:index/dnsRecord:DnsRecord::${prefix}-edge-dns-${hostname}`,
                 `cloudflare:index/r2Bucket:R2Bucket::${prefix}-storage-attachments`,

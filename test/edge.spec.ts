@@ -1,4 +1,4 @@
-// Edge: tunnel, ingress, proxied DNS and the ACME HTTP-01 layers (tunnel ingress, Workers routes).
+// Edge: tunnel, ingress, proxied TYPE.dnsRecord and the ACME HTTP-01 layers (tunnel ingress, Workers routes).
 import * as assert from "assert";
 import * as fs from "fs";
 import * as http from "http";
@@ -22,15 +22,8 @@ import {
     renderIngressYaml,
 } from "../renderers/tunnel";
 import { OkPlan, planFor, plainInputs, ROOT, resourcesOfType } from "./support";
+import { TYPE, TUNNEL_TOKEN_INVOKE } from "../plan/resource-types";
 
-const TUNNEL = "cloudflare:index/zeroTrustTunnelCloudflared:ZeroTrustTunnelCloudflared";
-const TUNNEL_CONFIG = "cloudflare:index/zeroTrustTunnelCloudflaredConfig:ZeroTrustTunnelCloudflaredConfig";
-const DNS = "cloudflare:index/dnsRecord:DnsRecord";
-const RULESET = "cloudflare:index/ruleset:Ruleset";
-const ROUTE = "cloudflare:index/workersRoute:WorkersRoute";
-const COMMAND = "command:local:Command";
-const SERVER = "hcloud:index/server:Server";
-const TOKEN_INVOKE = "cloudflare:index/getZeroTrustTunnelCloudflaredToken:getZeroTrustTunnelCloudflaredToken";
 
 /**
  * Which rule cloudflared applies to a request, the way its ingress matching works
@@ -54,7 +47,7 @@ function settingsOf(stack: string, overrides: Record<string, string> = {}): Sett
 const value = <T>(o: pulumi.Output<T>) => new Promise<T>((resolve) => o.apply((v) => (resolve(v), v)));
 
 function ingressOf(plan: OkPlan): IngressRule[] {
-    const [config] = resourcesOfType(plan, TUNNEL_CONFIG);
+    const [config] = resourcesOfType(plan, TYPE.tunnelConfig);
     return (plainInputs(config).config as { ingresses: IngressRule[] }).ingresses;
 }
 
@@ -120,7 +113,7 @@ describe("edge: resources under mocks", () => {
 
     it("one remotely-managed tunnel per stack, named by the stack", () => {
         for (const stack of Object.keys(plans)) {
-            const tunnels = resourcesOfType(plans[stack], TUNNEL);
+            const tunnels = resourcesOfType(plans[stack], TYPE.tunnel);
             assert.strictEqual(tunnels.length, 1);
             assert.deepStrictEqual(plainInputs(tunnels[0]), { accountId: "0123456789abcdef0123456789abcdef", name: `shop-${stack}`, configSrc: "cloudflare" });
         }
@@ -129,7 +122,7 @@ describe("edge: resources under mocks", () => {
     it("each hostname gets a proxied CNAME to <tunnel id>.cfargotunnel.com", () => {
         for (const stack of Object.keys(plans)) {
             const plan = plans[stack];
-            const records = resourcesOfType(plan, DNS).map(plainInputs);
+            const records = resourcesOfType(plan, TYPE.dnsRecord).map(plainInputs);
             assert.deepStrictEqual(
                 records.map((r) => r.name),
                 plan.outputs.hostnames,
@@ -141,7 +134,7 @@ describe("edge: resources under mocks", () => {
                 assert.strictEqual(r.content, tunnelCname(String(plan.outputs.tunnelId)));
                 assert.match(String(r.comment), new RegExp(`stack ${stack}\\b`));
             }
-            assert.strictEqual(plainInputs(resourcesOfType(plan, TUNNEL_CONFIG)[0]).tunnelId, plan.outputs.tunnelId);
+            assert.strictEqual(plainInputs(resourcesOfType(plan, TYPE.tunnelConfig)[0]).tunnelId, plan.outputs.tunnelId);
         }
         assert.strictEqual(plans["pr-7"].outputs.appUrl, "https://pr-7-shop-staging.example.com");
         assert.strictEqual(plans.production.outputs.appUrl, "https://shop.example.com");
@@ -152,13 +145,13 @@ describe("edge: resources under mocks", () => {
             const plan = plans[stack];
             assert.deepStrictEqual(ingressOf(plan), renderIngress(plan.outputs.hostnames as string[], "acme"));
             assert.deepStrictEqual(YAML.parse(plan.artifacts["edge/tunnel-ingress.yml"]), { ingress: ingressOf(plan) });
-            assert.strictEqual(plainInputs(resourcesOfType(plan, TUNNEL_CONFIG)[0]).source, "cloudflare");
+            assert.strictEqual(plainInputs(resourcesOfType(plan, TYPE.tunnelConfig)[0]).source, "cloudflare");
         }
     });
 
     it("creates no zone ruleset: the zone's SSL mode does not act on a tunnel, and a zone rule would reach every other origin", async () => {
         for (const plan of [...Object.values(plans), await planFor("staging", { tlsMode: "tunnel" })]) {
-            assert.deepStrictEqual(resourcesOfType(plan, RULESET), [], plan.stack);
+            assert.deepStrictEqual(resourcesOfType(plan, TYPE.ruleset), [], plan.stack);
         }
         await assert.rejects(planFor("production", { acmeRulesetOwner: "true" }), /acmeRulesetOwner: is no longer a setting/);
     });
@@ -166,31 +159,31 @@ describe("edge: resources under mocks", () => {
     it("one script-less Workers route per hostname, on the challenge path", async () => {
         const hostnames = ["shop-staging.example.com", "admin-staging.example.com"];
         const plan = await planFor("staging", { hostnames: JSON.stringify(hostnames) });
-        const routes = resourcesOfType(plan, ROUTE).map(plainInputs);
+        const routes = resourcesOfType(plan, TYPE.workersRoute).map(plainInputs);
         assert.deepStrictEqual(routes.map((r) => r.pattern).sort(), hostnames.map(acmeWorkersRoutePattern).sort());
         for (const r of routes) {
             assert.strictEqual(r.script, undefined);
             assert.strictEqual(r.zoneId, "fedcba9876543210fedcba9876543210");
         }
-        assert.strictEqual(resourcesOfType(plan, DNS).length, 2);
+        assert.strictEqual(resourcesOfType(plan, TYPE.dnsRecord).length, 2);
         assert.strictEqual(ingressOf(plan).length, 5);
     });
 
     it("tunnel mode: no ACME layer at all, and the app rule targets http://127.0.0.1:80", async () => {
         for (const stack of ["staging", "production"]) {
             const plan = await planFor(stack, { tlsMode: "tunnel" });
-            assert.strictEqual(resourcesOfType(plan, ROUTE).length, 0, `${stack}: workers routes`);
+            assert.strictEqual(resourcesOfType(plan, TYPE.workersRoute).length, 0, `${stack}: workers routes`);
             const ingress = ingressOf(plan);
             assert.ok(ingress.every((r) => r.path === undefined && r.originRequest === undefined), `${stack}: ACME ingress`);
             assert.deepStrictEqual(ingress[0], { hostname: (plan.outputs.hostnames as string[])[0], service: "http://127.0.0.1:80" });
-            assert.strictEqual(resourcesOfType(plan, DNS).length, (plan.outputs.hostnames as string[]).length);
+            assert.strictEqual(resourcesOfType(plan, TYPE.dnsRecord).length, (plan.outputs.hostnames as string[]).length);
         }
     });
 
     it("makes exactly one invoke per preview: the tunnel token", () => {
         for (const plan of Object.values(plans)) {
             const edgeInvokes = plan.invokes.filter((i) => i.token.startsWith("cloudflare:"));
-            assert.deepStrictEqual(edgeInvokes.map((i) => i.token), [TOKEN_INVOKE]);
+            assert.deepStrictEqual(edgeInvokes.map((i) => i.token), [TUNNEL_TOKEN_INVOKE]);
             assert.strictEqual(edgeInvokes[0].inputs.tunnelId, plan.outputs.tunnelId);
         }
     });
@@ -239,7 +232,7 @@ describe("edge: secrecy and protection (component and program under mocks)", () 
 
     it("production protects tunnel and DNS records; staging and review stacks protect nothing", async () => {
         const production = await planFor("production");
-        for (const key of [`${TUNNEL}::shop-production-edge-tunnel`, `${DNS}::shop-production-edge-dns-shop.example.com`]) {
+        for (const key of [`${TYPE.tunnel}::shop-production-edge-tunnel`, `${TYPE.dnsRecord}::shop-production-edge-dns-shop.example.com`]) {
             assert.strictEqual(production.options.get(key)?.protect, true, key);
         }
         for (const plan of [await planFor("staging"), await planFor("pr-7")]) {
@@ -254,7 +247,7 @@ describe("edge: the tunnel's connections are cleaned up on destroy, after the ho
     it("a delete-only Command with the tunnel and a secret API token; the server depends on it", async () => {
         for (const stack of ["staging", "production", "pr-7"]) {
             const plan = await planFor(stack);
-            const [cleanup] = resourcesOfType(plan, COMMAND).filter((c) => c.name.endsWith("-edge-tunnel-connections-cleanup"));
+            const [cleanup] = resourcesOfType(plan, TYPE.command).filter((c) => c.name.endsWith("-edge-tunnel-connections-cleanup"));
             assert.ok(cleanup, stack);
             const inputs = plainInputs(cleanup);
             assert.strictEqual(inputs.delete, TUNNEL_CLEANUP_COMMAND);
@@ -263,9 +256,9 @@ describe("edge: the tunnel's connections are cleaned up on destroy, after the ho
             const env = inputs.environment as Record<string, string>;
             assert.strictEqual(env.CLOUDFLARE_TUNNEL_ID, plan.outputs.tunnelId);
             assert.strictEqual(env.CLOUDFLARE_API_TOKEN, "placeholder-cloudflareApiToken");
-            const cleanupKey = `${COMMAND}::${cleanup.name}`;
+            const cleanupKey = `${TYPE.command}::${cleanup.name}`;
             assert.strictEqual(plan.options.get(cleanupKey)?.protect, stack === "production", `${stack}: protected like the tunnel`);
-            for (const server of resourcesOfType(plan, SERVER)) assert.ok(plan.options.get(`${SERVER}::${server.name}`)?.dependsOn.includes(cleanupKey), `${stack}: ${server.name}`);
+            for (const server of resourcesOfType(plan, TYPE.server)) assert.ok(plan.options.get(`${TYPE.server}::${server.name}`)?.dependsOn.includes(cleanupKey), `${stack}: ${server.name}`);
         }
         assert.ok(fs.existsSync(path.join(ROOT, TUNNEL_CLEANUP_COMMAND.split(" ")[2] + ".ts")), "the command's script exists at its relative path");
     });

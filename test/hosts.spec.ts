@@ -17,14 +17,9 @@ import { STORAGE_HOST_PATH } from "../lib/paths";
 import { isSecretValue, stableJson, stackConfigFromFiles } from "../plan/run";
 import { haveTool, OkPlan, plainInputs, planFor, resourceNamed, resourcesOfType, ROOT } from "./support";
 
-const SERVER = "hcloud:index/server:Server";
-const FIREWALL = "hcloud:index/firewall:Firewall";
-const ATTACHMENT = "hcloud:index/volumeAttachment:VolumeAttachment";
-const VOLUME = "hcloud:index/volume:Volume";
-const KEY = "tailscale:index/tailnetKey:TailnetKey";
-const COMMAND = "command:local:Command";
 
 import * as cleanup from "../lib/tailnet-devices";
+import { TYPE } from "../plan/resource-types";
 
 function settingsFor(stack: string, overrides: Record<string, string> = {}): Settings {
     const result = parseConfig(stackConfigFromFiles(ROOT, stack, overrides), stack);
@@ -55,9 +50,9 @@ describe("hosts under mocks", () => {
 
     it("creates one ARM64 Ubuntu 24.04 server per stack, with the firewall attached at creation", () => {
         for (const plan of [staging, production, review]) {
-            const firewall = resourcesOfType(plan, FIREWALL);
+            const firewall = resourcesOfType(plan, TYPE.firewall);
             assert.strictEqual(firewall.length, 1);
-            const servers = resourcesOfType(plan, SERVER);
+            const servers = resourcesOfType(plan, TYPE.server);
             assert.deepStrictEqual(servers.map((server) => server.name), [`shop-${plan.stack}-web-1`]);
             for (const server of servers) {
                 const inputs = plainInputs(server);
@@ -73,20 +68,20 @@ describe("hosts under mocks", () => {
     });
 
     it("opens no inbound TCP; only Tailscale's UDP port, and nothing when that is off", async () => {
-        const rules = plainInputs(resourcesOfType(staging, FIREWALL)[0]).rules as { direction: string; protocol: string; port: string }[];
+        const rules = plainInputs(resourcesOfType(staging, TYPE.firewall)[0]).rules as { direction: string; protocol: string; port: string }[];
         assert.ok(!rules.some((r) => r.direction === "in" && r.protocol === "tcp"));
         assert.deepStrictEqual(rules.map((r) => [r.direction, r.protocol, r.port]), [["in", "udp", "41641"]]);
         const closed = await planFor("staging", { tailscaleDirectUdp: "false" });
-        assert.deepStrictEqual(plainInputs(resourcesOfType(closed, FIREWALL)[0]).rules ?? [], []);
+        assert.deepStrictEqual(plainInputs(resourcesOfType(closed, TYPE.firewall)[0]).rules ?? [], []);
     });
 
     it("attaches the volume to the host and mounts it there", () => {
         for (const plan of [staging, production]) {
-            const attachments = resourcesOfType(plan, ATTACHMENT);
+            const attachments = resourcesOfType(plan, TYPE.volumeAttachment);
             assert.strictEqual(attachments.length, 1);
-            const server = resourceNamed(plan, SERVER, `shop-${plan.stack}-web-1`);
+            const server = resourceNamed(plan, TYPE.server, `shop-${plan.stack}-web-1`);
             assert.ok(server.custom);
-            const volume = plainInputs(resourcesOfType(plan, VOLUME)[0]);
+            const volume = plainInputs(resourcesOfType(plan, TYPE.volume)[0]);
             assert.strictEqual(volume.format, "ext4");
             assert.strictEqual(volume.location, plainInputs(server).location, "a volume attaches only in its own location");
             assert.strictEqual(plainInputs(attachments[0]).automount, false);
@@ -94,33 +89,33 @@ describe("hosts under mocks", () => {
             const userData = plan.artifacts[`cloud-init/shop-${plan.stack}-web-1.yaml`];
             assert.match(userData, /STORAGE_PATH='\/mnt\/storage'/);
         }
-        assert.strictEqual(plainInputs(resourcesOfType(production, VOLUME)[0]).size, 40);
+        assert.strictEqual(plainInputs(resourcesOfType(production, TYPE.volume)[0]).size, 40);
         assert.strictEqual(production.outputs.volumeMountPath, STORAGE_HOST_PATH);
     });
 
     it("protects production servers and volume; pr-7 has no protection", () => {
-        for (const server of resourcesOfType(production, SERVER)) {
+        for (const server of resourcesOfType(production, TYPE.server)) {
             assert.strictEqual(plainInputs(server).deleteProtection, true);
             assert.strictEqual(plainInputs(server).rebuildProtection, true);
         }
-        assert.strictEqual(plainInputs(resourcesOfType(production, VOLUME)[0]).deleteProtection, true);
-        for (const server of resourcesOfType(review, SERVER)) {
+        assert.strictEqual(plainInputs(resourcesOfType(production, TYPE.volume)[0]).deleteProtection, true);
+        for (const server of resourcesOfType(review, TYPE.server)) {
             assert.strictEqual(plainInputs(server).deleteProtection, false);
             assert.strictEqual(plainInputs(server).rebuildProtection, false);
         }
-        assert.strictEqual(plainInputs(resourcesOfType(review, VOLUME)[0]).deleteProtection, false);
+        assert.strictEqual(plainInputs(resourcesOfType(review, TYPE.volume)[0]).deleteProtection, false);
     });
 
     it("gives every server an unusable per-stack SSH key", () => {
-        const keys = [staging, production, review].map((p) => plainInputs(resourcesOfType(p, "hcloud:index/sshKey:SshKey")[0]).publicKey);
+        const keys = [staging, production, review].map((p) => plainInputs(resourcesOfType(p, TYPE.sshKey)[0]).publicKey);
         assert.strictEqual(new Set(keys).size, 3);
-        for (const server of resourcesOfType(staging, SERVER)) assert.strictEqual((plainInputs(server).sshKeys as string[]).length, 1);
+        for (const server of resourcesOfType(staging, TYPE.server)) assert.strictEqual((plainInputs(server).sshKeys as string[]).length, 1);
     });
 
     it("mints one pre-authorized, single-use, tagged key per host; ephemeral exactly on pr-7", () => {
         for (const plan of [staging, production, review]) {
-            const keys = resourcesOfType(plan, KEY);
-            assert.strictEqual(keys.length, resourcesOfType(plan, SERVER).length);
+            const keys = resourcesOfType(plan, TYPE.tailnetKey);
+            assert.strictEqual(keys.length, resourcesOfType(plan, TYPE.server).length);
             for (const key of keys) {
                 const inputs = plainInputs(key);
                 assert.strictEqual(inputs.preauthorized, true);
@@ -137,7 +132,7 @@ describe("hosts under mocks", () => {
 
     it("mints a new key exactly when the server would be created anew: so a replacement never boots with a used key", async () => {
         const keyName = "shop-staging-web-1-tailnet-key";
-        const description = (plan: OkPlan) => plainInputs(resourceNamed(plan, KEY, keyName)).description;
+        const description = (plan: OkPlan) => plainInputs(resourceNamed(plan, TYPE.tailnetKey, keyName)).description;
         assert.strictEqual(description(await planFor("staging")), description(staging));
         // What the server is created from: its user-data, and the inputs Hetzner cannot change in place.
         const replacing: Record<string, string>[] = [{ tailscaleTags: JSON.stringify(["tag:other"]) }, { tailscaleDirectUdp: "false" }, { location: "nbg1" }];
@@ -157,7 +152,7 @@ describe("hosts under mocks", () => {
 
     it("hands the user-data to each server as a secret", () => {
         for (const plan of [staging, production, review]) {
-            for (const server of resourcesOfType(plan, SERVER)) {
+            for (const server of resourcesOfType(plan, TYPE.server)) {
                 assert.ok(isSecretValue(server.inputs.userData), `${server.name} userData is not secret`);
                 assert.strictEqual(plainInputs(server).userData, plan.artifacts[`cloud-init/${server.name}.yaml`]);
             }
@@ -190,8 +185,8 @@ describe("hosts under mocks", () => {
 
     it("removes each host's tailnet device on delete, with secret credentials", () => {
         for (const plan of [staging, production]) {
-            const commands = resourcesOfType(plan, COMMAND).filter((c) => c.name.endsWith("-tailnet-cleanup"));
-            assert.strictEqual(commands.length, resourcesOfType(plan, SERVER).length);
+            const commands = resourcesOfType(plan, TYPE.command).filter((c) => c.name.endsWith("-tailnet-cleanup"));
+            assert.strictEqual(commands.length, resourcesOfType(plan, TYPE.server).length);
             for (const c of commands) {
                 const inputs = plainInputs(c);
                 assert.strictEqual(inputs.delete, DEVICE_CLEANUP_COMMAND);

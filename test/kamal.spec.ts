@@ -12,9 +12,8 @@ import { KAMAL_FILES, LITESTREAM_ACCESSORY, THRUSTER_PORT } from "../renderers/k
 import { databaseFiles } from "../renderers/litestream";
 import { ORIGIN_HTTP, ORIGIN_HTTPS } from "../renderers/tunnel";
 import { kamalExecutable, OkPlan, plainInputs, planFor, resourcesOfType, ROOT } from "./support";
+import { TYPE } from "../plan/resource-types";
 
-const COMMAND = "command:local:Command";
-const TUNNEL_CONFIG = "cloudflare:index/zeroTrustTunnelCloudflaredConfig:ZeroTrustTunnelCloudflaredConfig";
 
 /** The stacks and config variants every property must hold for. */
 const VARIANTS: { stack: string; overrides: Record<string, string> }[] = [
@@ -62,7 +61,7 @@ function mergedConfig(set: Record<string, string>, stack: string): KamalConfig {
 }
 
 function deployCommand(plan: OkPlan): { environment: Record<string, string>; raw: Record<string, unknown> } {
-    const [command] = resourcesOfType(plan, COMMAND).filter((c) => c.name.endsWith("-deploy-kamal"));
+    const [command] = resourcesOfType(plan, TYPE.command).filter((c) => c.name.endsWith("-deploy-kamal"));
     return { environment: plainInputs(command).environment as Record<string, string>, raw: command.inputs };
 }
 
@@ -128,7 +127,7 @@ describe("Kamal set: consistent with the rest of the stack", () => {
             });
 
             it("the proxy serves exactly the tunnel's hostnames, with TLS where the edge sends TLS", () => {
-                const ingress = plainInputs(resourcesOfType(plan, TUNNEL_CONFIG)[0]).config as { ingresses: { hostname?: string; service: string }[] };
+                const ingress = plainInputs(resourcesOfType(plan, TYPE.tunnelConfig)[0]).config as { ingresses: { hostname?: string; service: string }[] };
                 const appRules = ingress.ingresses.filter((r) => r.hostname && !("path" in r));
                 assert.deepStrictEqual(config.proxy.hosts, plan.outputs.hostnames);
                 assert.deepStrictEqual(appRules.map((r) => r.hostname), plan.outputs.hostnames);

@@ -5,6 +5,7 @@ import { PolicyResourceOptions, ResourceValidationArgs, ResourceValidationPolicy
 import { isSecretValue, revealSecrets } from "../plan/run";
 import { policies, stackOf } from "../policy/policies";
 import { OkPlan, planFor } from "./support";
+import { TYPE } from "../plan/resource-types";
 
 /** What the policy SDK throws for a resource a typed policy does not apply to (server.js catches it). */
 class NotApplicable extends Error {}
@@ -63,56 +64,55 @@ async function remediation(name: string, resource: Resource): Promise<Record<str
     return (await policy(name).remediateResource?.(argsFor(resource))) ?? undefined;
 }
 
-const SERVER = "hcloud:index/server:Server";
 
 describe("policy pack: each policy, passing and failing", () => {
     const table: { policy: string; passing: Resource; failing: Resource; message: RegExp }[] = [
         {
             policy: "no-inbound-tcp",
-            passing: { type: "hcloud:index/firewall:Firewall", props: { rules: [{ direction: "in", protocol: "udp", port: "41641", sourceIps: ["0.0.0.0/0"] }] } },
-            failing: { type: "hcloud:index/firewall:Firewall", props: { rules: [{ direction: "in", protocol: "tcp", port: "22", sourceIps: ["0.0.0.0/0"] }] } },
+            passing: { type: TYPE.firewall, props: { rules: [{ direction: "in", protocol: "udp", port: "41641", sourceIps: ["0.0.0.0/0"] }] } },
+            failing: { type: TYPE.firewall, props: { rules: [{ direction: "in", protocol: "tcp", port: "22", sourceIps: ["0.0.0.0/0"] }] } },
             message: /^inbound TCP port 22 is open to 0\.0\.0\.0\/0$/,
         },
         {
             policy: "server-has-firewall",
-            passing: { type: SERVER, props: { serverType: "cax11", firewallIds: [7] } },
-            failing: { type: SERVER, props: { serverType: "cax11" } },
+            passing: { type: TYPE.server, props: { serverType: "cax11", firewallIds: [7] } },
+            failing: { type: TYPE.server, props: { serverType: "cax11" } },
             message: /no firewallIds/,
         },
         {
             policy: "arm64-servers-only",
-            passing: { type: SERVER, props: { serverType: "cax21", firewallIds: [7] } },
-            failing: { type: SERVER, props: { serverType: "cx22", firewallIds: [7] } },
+            passing: { type: TYPE.server, props: { serverType: "cax21", firewallIds: [7] } },
+            failing: { type: TYPE.server, props: { serverType: "cx22", firewallIds: [7] } },
             message: /^server type cx22 is not an ARM64 \(cax\) type$/,
         },
         {
             policy: "production-data-protected",
-            passing: { type: "hcloud:index/volume:Volume", stack: "production", protect: true, props: { deleteProtection: true } },
-            failing: { type: "hcloud:index/volume:Volume", stack: "production", protect: true, props: { deleteProtection: false } },
+            passing: { type: TYPE.volume, stack: "production", protect: true, props: { deleteProtection: true } },
+            failing: { type: TYPE.volume, stack: "production", protect: true, props: { deleteProtection: false } },
             message: /production volume lacks Hetzner's delete protection/,
         },
         {
             policy: "production-data-protected",
-            passing: { type: "cloudflare:index/r2Bucket:R2Bucket", stack: "staging", props: { name: "b" } },
-            failing: { type: "cloudflare:index/r2Bucket:R2Bucket", stack: "production", props: { name: "b" } },
+            passing: { type: TYPE.r2Bucket, stack: "staging", props: { name: "b" } },
+            failing: { type: TYPE.r2Bucket, stack: "production", props: { name: "b" } },
             message: /production bucket is not protected/,
         },
         {
             policy: "production-data-protected",
-            passing: { type: SERVER, stack: "production", protect: true, props: { deleteProtection: true, rebuildProtection: true } },
-            failing: { type: SERVER, stack: "production", props: { deleteProtection: true, rebuildProtection: true } },
+            passing: { type: TYPE.server, stack: "production", protect: true, props: { deleteProtection: true, rebuildProtection: true } },
+            failing: { type: TYPE.server, stack: "production", props: { deleteProtection: true, rebuildProtection: true } },
             message: /production server is not protected/,
         },
         {
             policy: "tailnet-keys-single-use",
-            passing: { type: "tailscale:index/tailnetKey:TailnetKey", props: { preauthorized: true, reusable: false } },
-            failing: { type: "tailscale:index/tailnetKey:TailnetKey", props: { preauthorized: true, reusable: true } },
+            passing: { type: TYPE.tailnetKey, props: { preauthorized: true, reusable: false } },
+            failing: { type: TYPE.tailnetKey, props: { preauthorized: true, reusable: true } },
             message: /reusable/,
         },
         {
             policy: "no-database-url",
-            passing: { type: "command:local:Command", props: { environment: { RAILS_STACK_FILE_0: "env:\n  clear:\n    RAILS_ENV: staging\n" } } },
-            failing: { type: "command:local:Command", props: { environment: { RAILS_STACK_FILE_0: "env:\n  clear:\n    DATABASE_URL: sqlite3:/x\n" } } },
+            passing: { type: TYPE.command, props: { environment: { RAILS_STACK_FILE_0: "env:\n  clear:\n    RAILS_ENV: staging\n" } } },
+            failing: { type: TYPE.command, props: { environment: { RAILS_STACK_FILE_0: "env:\n  clear:\n    DATABASE_URL: sqlite3:/x\n" } } },
             message: /^RAILS_STACK_FILE_0 sets or renders DATABASE_URL$/,
         },
     ];
@@ -131,11 +131,11 @@ describe("policy pack: each policy, passing and failing", () => {
     });
 
     it("command-secrets-sealed: leaves sealed credentials alone, seals a plain one", async () => {
-        const sealedMap = { type: "command:local:Command", props: { environment: new Secret({ TOKEN: "t", HOST: "h" }) } };
-        const sealedValue = { type: "command:local:Command", props: { environment: { HCLOUD_TOKEN: new Secret("t"), HOST: "h" } } };
+        const sealedMap = { type: TYPE.command, props: { environment: new Secret({ TOKEN: "t", HOST: "h" }) } };
+        const sealedValue = { type: TYPE.command, props: { environment: { HCLOUD_TOKEN: new Secret("t"), HOST: "h" } } };
         assert.strictEqual(await remediation("command-secrets-sealed", sealedMap), undefined);
         assert.strictEqual(await remediation("command-secrets-sealed", sealedValue), undefined);
-        const plain = { type: "command:local:Command", props: { create: "x", environment: { RAILS_MASTER_KEY: "plain", HOST: "h" } } };
+        const plain = { type: TYPE.command, props: { create: "x", environment: { RAILS_MASTER_KEY: "plain", HOST: "h" } } };
         const fixed = (await remediation("command-secrets-sealed", plain)) as { create: string; environment: Record<string, unknown> };
         assert.ok(fixed.environment.RAILS_MASTER_KEY instanceof Secret);
         assert.strictEqual((fixed.environment.RAILS_MASTER_KEY as Secret).value, "plain");

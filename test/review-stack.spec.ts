@@ -3,31 +3,26 @@
 import * as assert from "assert";
 import { R2_EMPTY_ENV } from "../lib/s3";
 import { OkPlan, planFor, plainInputs, resourcesOfType } from "./support";
+import { TYPE } from "../plan/resource-types";
 
-const COMMAND = "command:local:Command";
-const SERVER = "hcloud:index/server:Server";
-const VOLUME = "hcloud:index/volume:Volume";
-const BUCKET = "cloudflare:index/r2Bucket:R2Bucket";
-const TUNNEL = "cloudflare:index/zeroTrustTunnelCloudflared:ZeroTrustTunnelCloudflared";
-const TAILNET_KEY = "tailscale:index/tailnetKey:TailnetKey";
 
 /** The input holding each resource type's name in the cloud (what two stacks must never share). */
 const PHYSICAL_NAME: Record<string, (inputs: Record<string, unknown>) => unknown> = {
-    [SERVER]: (i) => i.name,
-    [VOLUME]: (i) => i.name,
-    "hcloud:index/firewall:Firewall": (i) => i.name,
-    "hcloud:index/sshKey:SshKey": (i) => i.name,
-    [BUCKET]: (i) => i.name,
-    [TUNNEL]: (i) => i.name,
-    "cloudflare:index/accountToken:AccountToken": (i) => i.name,
-    "cloudflare:index/dnsRecord:DnsRecord": (i) => i.name,
-    "cloudflare:index/workersRoute:WorkersRoute": (i) => i.pattern,
+    [TYPE.server]: (i) => i.name,
+    [TYPE.volume]: (i) => i.name,
+    [TYPE.firewall]: (i) => i.name,
+    [TYPE.sshKey]: (i) => i.name,
+    [TYPE.r2Bucket]: (i) => i.name,
+    [TYPE.tunnel]: (i) => i.name,
+    [TYPE.accountToken]: (i) => i.name,
+    [TYPE.dnsRecord]: (i) => i.name,
+    [TYPE.workersRoute]: (i) => i.pattern,
 };
 
 /** Every physical name of the plan, as `<type> <name>`; fails on a cloud resource type without a known name. */
 function physicalNames(plan: OkPlan): string[] {
     const named = plan.resources.filter((r) => r.custom && !r.type.startsWith("pulumi:providers:"));
-    const unnamed = new Set(["cloudflare:index/zeroTrustTunnelCloudflaredConfig:ZeroTrustTunnelCloudflaredConfig", "cloudflare:index/r2BucketLifecycle:R2BucketLifecycle", "cloudflare:index/r2BucketCors:R2BucketCors", "hcloud:index/volumeAttachment:VolumeAttachment", TAILNET_KEY, COMMAND]);
+    const unnamed = new Set<string>([TYPE.tunnelConfig, TYPE.r2BucketLifecycle, TYPE.r2BucketCors, TYPE.volumeAttachment, TYPE.tailnetKey, TYPE.command]);
     const unknown = named.filter((r) => !PHYSICAL_NAME[r.type] && !unnamed.has(r.type)).map((r) => r.type);
     assert.deepStrictEqual(unknown, [], "a new resource type: say which input is its name in the cloud");
     return named.filter((r) => PHYSICAL_NAME[r.type]).map((r) => `${r.type} ${String(PHYSICAL_NAME[r.type](plainInputs(r)))}`);
@@ -46,17 +41,17 @@ describe("review stacks pr-1 and pr-99999", () => {
         "protect nothing, in Pulumi or at the provider",
         each((plan) => {
             assert.deepStrictEqual([...plan.options].filter(([, o]) => o.protect).map(([key]) => key), []);
-            for (const r of [...resourcesOfType(plan, SERVER), ...resourcesOfType(plan, VOLUME)]) {
+            for (const r of [...resourcesOfType(plan, TYPE.server), ...resourcesOfType(plan, TYPE.volume)]) {
                 assert.strictEqual(plainInputs(r).deleteProtection, false, r.name);
             }
-            for (const r of resourcesOfType(plan, SERVER)) assert.strictEqual(plainInputs(r).rebuildProtection, false, r.name);
+            for (const r of resourcesOfType(plan, TYPE.server)) assert.strictEqual(plainInputs(r).rebuildProtection, false, r.name);
         }),
     );
 
     it(
         "use only ephemeral, single-use, pre-authorized Tailscale keys",
         each((plan) => {
-            const keys = resourcesOfType(plan, TAILNET_KEY);
+            const keys = resourcesOfType(plan, TYPE.tailnetKey);
             assert.ok(keys.length > 0);
             for (const key of keys) {
                 const inputs = plainInputs(key);
@@ -90,23 +85,23 @@ describe("review stacks pr-1 and pr-99999", () => {
     it(
         "clean up at delete time: both buckets emptied, the tailnet device and the tunnel's connections removed, each after the host",
         each((plan) => {
-            const deleteOnly = resourcesOfType(plan, COMMAND).filter((c) => plainInputs(c).create === undefined);
+            const deleteOnly = resourcesOfType(plan, TYPE.command).filter((c) => plainInputs(c).create === undefined);
             const byKind = (suffix: string) => deleteOnly.filter((c) => c.name.endsWith(suffix));
             const emptiers = byKind("-emptier");
             assert.deepStrictEqual(
                 emptiers.map((c) => (plainInputs(c).environment as Record<string, string>)[R2_EMPTY_ENV.bucket]).sort(),
-                resourcesOfType(plan, BUCKET).map((b) => String(plainInputs(b).name)).sort(),
+                resourcesOfType(plan, TYPE.r2Bucket).map((b) => String(plainInputs(b).name)).sort(),
                 "one emptier per bucket",
             );
-            assert.strictEqual(byKind("-tailnet-cleanup").length, resourcesOfType(plan, SERVER).length);
+            assert.strictEqual(byKind("-tailnet-cleanup").length, resourcesOfType(plan, TYPE.server).length);
             assert.strictEqual(byKind("-tunnel-connections-cleanup").length, 1);
-            for (const server of resourcesOfType(plan, SERVER)) {
-                const dependsOn = plan.options.get(`${SERVER}::${server.name}`)!.dependsOn;
-                for (const c of [...emptiers, ...byKind("-tunnel-connections-cleanup")]) assert.ok(dependsOn.includes(`${COMMAND}::${c.name}`), `${server.name} is deleted before ${c.name} runs`);
+            for (const server of resourcesOfType(plan, TYPE.server)) {
+                const dependsOn = plan.options.get(`${TYPE.server}::${server.name}`)!.dependsOn;
+                for (const c of [...emptiers, ...byKind("-tunnel-connections-cleanup")]) assert.ok(dependsOn.includes(`${TYPE.command}::${c.name}`), `${server.name} is deleted before ${c.name} runs`);
             }
             for (const emptier of emptiers) {
-                const dependsOn = plan.options.get(`${COMMAND}::${emptier.name}`)!.dependsOn;
-                assert.ok(dependsOn.some((d) => d.startsWith(`${BUCKET}::`)), `${emptier.name} runs before its bucket is deleted`);
+                const dependsOn = plan.options.get(`${TYPE.command}::${emptier.name}`)!.dependsOn;
+                assert.ok(dependsOn.some((d) => d.startsWith(`${TYPE.r2Bucket}::`)), `${emptier.name} runs before its bucket is deleted`);
             }
         }),
     );
@@ -115,7 +110,7 @@ describe("review stacks pr-1 and pr-99999", () => {
         "hold nothing that would block or outlive pulumi destroy: no retained or change-ignoring resource, no delete step beyond the clean-ups",
         each((plan) => {
             assert.deepStrictEqual([...plan.options].filter(([, o]) => o.retainOnDelete || o.ignoreChanges.length > 0).map(([key]) => key), []);
-            for (const c of resourcesOfType(plan, COMMAND)) {
+            for (const c of resourcesOfType(plan, TYPE.command)) {
                 const inputs = plainInputs(c);
                 // The deploy has no delete step (its host goes with the stack); a clean-up does nothing else.
                 if (inputs.create !== undefined) assert.strictEqual(inputs.delete, undefined, c.name);

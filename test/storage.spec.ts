@@ -14,12 +14,8 @@ import { recordingMocks, mockSecret } from "../plan/mocks";
 import { isSecretValue, stableJson, stackConfigFromFiles } from "../plan/run";
 import { databaseFiles, LITESTREAM_VERSION, litestreamConfig } from "../renderers/litestream";
 import { ROOT, OkPlan, planFor, plainInputs, resourceNamed, resourcesOfType } from "./support";
+import { TYPE } from "../plan/resource-types";
 
-const BUCKET = "cloudflare:index/r2Bucket:R2Bucket";
-const CORS = "cloudflare:index/r2BucketCors:R2BucketCors";
-const LIFECYCLE = "cloudflare:index/r2BucketLifecycle:R2BucketLifecycle";
-const TOKEN = "cloudflare:index/accountToken:AccountToken";
-const COMMAND = "command:local:Command";
 const LITESTREAM_BIN = path.join(ROOT, "node_modules", "@flydotio", "litestream-linux-x64", "litestream");
 
 function settingsOf(stack: string, overrides: Record<string, string> = {}): Settings {
@@ -115,7 +111,7 @@ describe("storage: R2 resources", () => {
     });
 
     it("bucket names are per stack and never shared", () => {
-        const names = (stack: string) => resourcesOfType(plans[stack], BUCKET).map((b) => plainInputs(b).name as string).sort();
+        const names = (stack: string) => resourcesOfType(plans[stack], TYPE.r2Bucket).map((b) => plainInputs(b).name as string).sort();
         assert.deepStrictEqual(names("staging"), ["shop-staging-attachments", "shop-staging-backups"]);
         assert.deepStrictEqual(names("production"), ["shop-production-attachments", "shop-production-backups"]);
         assert.deepStrictEqual(names("pr-7"), ["shop-pr-7-attachments", "shop-pr-7-backups"]);
@@ -124,7 +120,7 @@ describe("storage: R2 resources", () => {
 
     it("CORS (attachments only) allows exactly the app URLs", async () => {
         for (const [plan, stack] of [[plans.production, "production"], [await planFor("staging", { hostnames: JSON.stringify(["shop.example.com", "www.example.com"]) }), "staging"]] as const) {
-            const cors = resourcesOfType(plan, CORS);
+            const cors = resourcesOfType(plan, TYPE.r2BucketCors);
             assert.strictEqual(cors.length, 1);
             const inputs = plainInputs(cors[0]) as { bucketName: string; rules: { allowed: { origins: string[]; methods: string[] }; exposeHeaders: string[] }[] };
             assert.strictEqual(inputs.bucketName, `shop-${stack}-attachments`);
@@ -135,23 +131,23 @@ describe("storage: R2 resources", () => {
     });
 
     it("both buckets abort incomplete multipart uploads", () => {
-        const rules = resourcesOfType(plans.staging, LIFECYCLE).map((l) => plainInputs(l) as { bucketName: string; rules: { abortMultipartUploadsTransition?: { condition: { maxAge: number } } }[] });
+        const rules = resourcesOfType(plans.staging, TYPE.r2BucketLifecycle).map((l) => plainInputs(l) as { bucketName: string; rules: { abortMultipartUploadsTransition?: { condition: { maxAge: number } } }[] });
         assert.deepStrictEqual(rules.map((r) => r.bucketName).sort(), ["shop-staging-attachments", "shop-staging-backups"]);
         for (const r of rules) assert.strictEqual(r.rules[0].abortMultipartUploadsTransition?.condition.maxAge, 86400);
     });
 
     it("a jurisdiction reaches buckets, CORS, lifecycle, token resources and the endpoint", async () => {
         const plan = await planFor("staging", { r2Jurisdiction: "eu" });
-        for (const type of [BUCKET, CORS, LIFECYCLE]) for (const r of resourcesOfType(plan, type)) assert.strictEqual(plainInputs(r).jurisdiction, "eu", type);
+        for (const type of [TYPE.r2Bucket, TYPE.r2BucketCors, TYPE.r2BucketLifecycle]) for (const r of resourcesOfType(plan, type)) assert.strictEqual(plainInputs(r).jurisdiction, "eu", type);
         assert.strictEqual(plan.outputs.s3Endpoint, "https://0123456789abcdef0123456789abcdef.eu.r2.cloudflarestorage.com");
-        const policy = (plainInputs(resourcesOfType(plan, TOKEN)[0]).policies as { resources: string }[])[0];
+        const policy = (plainInputs(resourcesOfType(plan, TYPE.accountToken)[0]).policies as { resources: string }[])[0];
         assert.match(policy.resources, /_eu_shop-staging-backups"/);
         assert.strictEqual(r2Endpoint("acct", "fedramp"), "https://acct.fedramp.r2.cloudflarestorage.com");
     });
 
     it("the token may read and write objects in this stack's two buckets and nothing else", () => {
         for (const stack of ["staging", "production", "pr-7"]) {
-            const tokens = resourcesOfType(plans[stack], TOKEN);
+            const tokens = resourcesOfType(plans[stack], TYPE.accountToken);
             assert.strictEqual(tokens.length, 1);
             const inputs = plainInputs(tokens[0]) as { name: string; policies: { effect: string; permissionGroups: { id: string }[]; resources: string }[] };
             assert.strictEqual(inputs.name, `shop-${stack}-r2`);
@@ -186,15 +182,15 @@ describe("storage: R2 resources", () => {
     });
 
     it("pr-7 empties both buckets at delete time with its own secret credentials; persistent stacks do not", () => {
-        const emptiers = (stack: string) => resourcesOfType(plans[stack], COMMAND).filter((c) => c.name.startsWith(`shop-${stack}-storage-`));
+        const emptiers = (stack: string) => resourcesOfType(plans[stack], TYPE.command).filter((c) => c.name.startsWith(`shop-${stack}-storage-`));
         assert.deepStrictEqual(emptiers("staging"), []);
         assert.deepStrictEqual(emptiers("production"), []);
         assert.deepStrictEqual(emptiers("pr-7").map((c) => c.name).sort(), ["shop-pr-7-storage-attachments-emptier", "shop-pr-7-storage-backups-emptier"]);
         assert.strictEqual(emptiesBucketsOnDelete(settingsOf("production")), false);
-        const token = resourceNamed(plans["pr-7"], TOKEN, "shop-pr-7-storage-token");
+        const token = resourceNamed(plans["pr-7"], TYPE.accountToken, "shop-pr-7-storage-token");
         const secret = createHash("sha256").update(mockSecret("api-token", token.name)).digest("hex");
         for (const role of ["backups", "attachments"]) {
-            const emptier = resourceNamed(plans["pr-7"], COMMAND, `shop-pr-7-storage-${role}-emptier`);
+            const emptier = resourceNamed(plans["pr-7"], TYPE.command, `shop-pr-7-storage-${role}-emptier`);
             const inputs = plainInputs(emptier) as { create?: string; delete: string; environment: Record<string, string> };
             assert.strictEqual(inputs.create, undefined);
             assert.strictEqual(inputs.delete, "node launch.js components/scripts/r2-empty");
