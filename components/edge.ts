@@ -3,12 +3,12 @@
 // a script-less Workers route per hostname on the challenge path. See docs/edge.md for the ACME
 // layers and why the zone's http_config_settings rule is not one of them.
 import * as cloudflare from "@pulumi/cloudflare";
-import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import type { Settings } from "../config/settings";
 import { stackPrefix } from "../lib/naming";
 import { TUNNEL_CLEANUP_ENV } from "../lib/tunnel-connections";
 import { acmeWorkersRoutePattern, renderIngress, renderIngressYaml } from "../renderers/tunnel";
+import { deleteStep } from "./delete-step";
 
 type EdgeSettings = Pick<Settings, "project" | "app" | "stack" | "protect" | "hostnames" | "cloudflare">;
 
@@ -57,19 +57,17 @@ export class Edge extends pulumi.ComponentResource {
         );
         this.tunnelId = tunnel.id;
         // Depends on the tunnel (through its id), so Pulumi runs this delete step before deleting it.
-        const connectionCleanup = new command.local.Command(
+        const connectionCleanup = deleteStep(
             `${name}-tunnel-connections-cleanup`,
             {
-                delete: TUNNEL_CLEANUP_COMMAND,
+                command: TUNNEL_CLEANUP_COMMAND,
                 environment: {
                     [TUNNEL_CLEANUP_ENV.accountId]: accountId,
                     [TUNNEL_CLEANUP_ENV.tunnelId]: tunnel.id,
                     [TUNNEL_CLEANUP_ENV.apiToken]: pulumi.secret(args.apiToken),
                 },
-                logging: command.local.Logging.StdoutAndStderr,
-                addPreviousOutputInEnv: false,
             },
-            { ...kept, additionalSecretOutputs: ["stdout", "stderr"] },
+            kept,
         );
         this.deleteAfterServer = [connectionCleanup];
         // The SDK does not mark the token secret; it is one (anyone holding it can serve the app).

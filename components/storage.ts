@@ -10,6 +10,7 @@ import { r2TokenName } from "../lib/naming";
 import { R2_EMPTY_COMMAND, R2_EMPTY_ENV } from "../lib/s3";
 import { activeStorageSettings, ActiveStorageSettings, renderActiveStorage } from "../renderers/active-storage";
 import { renderLitestream } from "../renderers/litestream";
+import { deleteStep } from "./delete-step";
 
 /**
  * Cloudflare permission groups "Workers R2 Storage Bucket Item Read" / "... Item Write". Constant
@@ -166,19 +167,19 @@ export class Storage extends pulumi.ComponentResource {
 
         // Each depends on its bucket and the token, so Pulumi deletes it (running the emptier) before either.
         const emptier = (role: string, b: cloudflare.R2Bucket): command.local.Command =>
-            new command.local.Command(
+            deleteStep(
                 `${name}-${role}-emptier`,
                 {
-                    delete: R2_EMPTY_COMMAND,
+                    command: R2_EMPTY_COMMAND,
                     environment: {
                         [R2_EMPTY_ENV.endpoint]: this.endpoint,
                         [R2_EMPTY_ENV.bucket]: b.name,
                         [R2_EMPTY_ENV.accessKeyId]: this.credentials.accessKeyId,
                         [R2_EMPTY_ENV.secretAccessKey]: this.credentials.secretAccessKey,
                     },
-                    logging: command.types.enums.local.Logging.Stderr,
+                    logging: command.local.Logging.Stderr,
                 },
-                { parent: this, dependsOn: [b, token], additionalSecretOutputs: ["stdout", "stderr"] },
+                { parent: this, dependsOn: [b, token] },
             );
         this.emptiers = emptiesBucketsOnDelete(settings) ? [emptier("backups", backups), emptier("attachments", attachments)] : [];
         this.forApp = [backups, attachments, token];

@@ -1,11 +1,12 @@
 // Tailnet membership of one host: its single-use auth key and the destroy-time removal of its
 // device (the provider cannot delete devices: terraform-provider-tailscale#68).
-import * as command from "@pulumi/command";
+import type * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import * as tailscale from "@pulumi/tailscale";
 import type { Secrets } from "../config/load";
 import type { Settings } from "../config/settings";
 import { TAILNET_CLEANUP_ENV } from "../lib/tailnet-devices";
+import { deleteStep } from "./delete-step";
 
 /** Stored in state and run by `pulumi destroy` from the project directory (Command's default cwd). */
 export const DEVICE_CLEANUP_COMMAND = "node launch.js components/scripts/tailnet-cleanup";
@@ -58,19 +59,13 @@ export interface TailnetDeviceCleanupArgs {
     readonly secrets: Pick<Secrets, "tailscaleApiKey" | "tailscaleOauth">;
 }
 
-/** A Command with only a delete step: removes the host's tailnet device(s) when the host goes. */
+/** Removes the host's tailnet device(s) when the host goes. */
 export function tailnetDeviceCleanup(name: string, args: TailnetDeviceCleanupArgs, opts: pulumi.CustomResourceOptions): command.local.Command {
-    return new command.local.Command(
+    return deleteStep(
         name,
-        {
-            delete: DEVICE_CLEANUP_COMMAND,
-            environment: deviceCleanupEnvironment(args.settings, args.secrets, args.hostname),
-            triggers: [args.serverId],
-            // The script prints device ids and names only; its output stays secret anyway.
-            logging: command.local.Logging.StdoutAndStderr,
-            addPreviousOutputInEnv: false,
-        },
+        // The script prints device ids and names only.
+        { command: DEVICE_CLEANUP_COMMAND, environment: deviceCleanupEnvironment(args.settings, args.secrets, args.hostname), triggers: [args.serverId] },
         // Delete before the replacement exists, so the old device goes before the new host joins.
-        { ...opts, additionalSecretOutputs: ["stdout", "stderr"], deleteBeforeReplace: true },
+        { ...opts, deleteBeforeReplace: true },
     );
 }
