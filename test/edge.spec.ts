@@ -1,8 +1,6 @@
 // Edge: tunnel, ingress, proxied TYPE.dnsRecord and the ACME HTTP-01 layers (tunnel ingress, Workers routes).
 import * as assert from "assert";
 import * as fs from "fs";
-import * as http from "http";
-import type { AddressInfo } from "net";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as YAML from "yaml";
@@ -21,7 +19,7 @@ import {
     renderIngress,
     renderIngressYaml,
 } from "../renderers/tunnel";
-import { OkPlan, planFor, plainInputs, ROOT, resourcesOfType } from "./support";
+import { fakeJsonApi, OkPlan, planFor, plainInputs, ROOT, resourcesOfType } from "./support";
 import { TYPE, TUNNEL_TOKEN_INVOKE } from "../plan/resource-types";
 
 
@@ -263,19 +261,11 @@ describe("edge: the tunnel's connections are cleaned up on destroy, after the ho
         assert.ok(fs.existsSync(path.join(ROOT, TUNNEL_CLEANUP_COMMAND.split(" ")[2] + ".ts")), "the command's script exists at its relative path");
     });
 
-    /** A fake Cloudflare API on loopback: answers `status`, records requests. */
-    async function fakeApi(status: number): Promise<{ url: string; requests: string[]; close: () => void }> {
-        const requests: string[] = [];
-        const server = http.createServer((req, res) => {
-            requests.push(`${req.method} ${req.url} ${req.headers.authorization ?? ""}`);
-            res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify({ success: status < 300, result: null }));
-        });
-        await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-        return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/client/v4`, requests, close: () => server.close() };
-    }
+    /** A fake Cloudflare API that answers every request with `status`. */
+    const fakeApi = (status: number) => fakeJsonApi(() => [status, { success: status < 300, result: null }]);
 
     it("the script deletes all connections of the tunnel, tolerates a tunnel already gone, fails loudly otherwise, prints no token", async () => {
-        const env = (url: string) => ({ CLOUDFLARE_BASE_URL: url, CLOUDFLARE_ACCOUNT_ID: "acc", CLOUDFLARE_TUNNEL_ID: "t-1", CLOUDFLARE_API_TOKEN: "CF-SECRET" });
+        const env = (url: string) => ({ CLOUDFLARE_BASE_URL: `${url}/client/v4`, CLOUDFLARE_ACCOUNT_ID: "acc", CLOUDFLARE_TUNNEL_ID: "t-1", CLOUDFLARE_API_TOKEN: "CF-SECRET" });
         const lines: string[] = [];
         for (const status of [200, 404]) {
             const api = await fakeApi(status);

@@ -3,8 +3,6 @@
 import * as assert from "assert";
 import { execFileSync } from "child_process";
 import * as fs from "fs";
-import * as http from "http";
-import type { AddressInfo } from "net";
 import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
@@ -15,7 +13,7 @@ import type { Settings } from "../config/settings";
 import { unusableSshPublicKey } from "../lib/unusable-ssh-key";
 import { STORAGE_HOST_PATH } from "../lib/paths";
 import { isSecretValue, stableJson, stackConfigFromFiles } from "../plan/run";
-import { haveTool, OkPlan, plainInputs, planFor, resourceNamed, resourcesOfType, ROOT } from "./support";
+import { fakeJsonApi, haveTool, OkPlan, plainInputs, planFor, resourceNamed, resourcesOfType, ROOT } from "./support";
 
 
 import * as cleanup from "../lib/tailnet-devices";
@@ -254,30 +252,15 @@ describe("tailnet device clean-up script", () => {
         assert.deepStrictEqual(cleanup.deviceIdsForHostname(devices, "shop-staging-job-1"), []);
     });
 
-    /** A fake Tailscale API on loopback that records requests. */
-    async function fakeApi(): Promise<{ url: string; requests: string[]; close: () => void }> {
-        const requests: string[] = [];
-        const server = http.createServer((req, res) => {
-            let body = "";
-            req.on("data", (chunk) => (body += chunk));
-            req.on("end", () => {
-                requests.push(`${req.method} ${req.url} ${req.headers.authorization ?? ""} ${body}`);
-                const devices = [{ id: "n1", hostname: "h-web-1" }, { id: "n2", hostname: "other" }, { id: "gone", hostname: "h-web-1" }];
-                const [status, reply] =
-                    req.url === "/api/v2/oauth/token"
-                        ? [200, { access_token: "ACCESS-TOKEN" }]
-                        : req.url === "/api/v2/tailnet/-/devices"
-                          ? [200, { devices }]
-                          : req.method === "DELETE"
-                            ? [req.url === "/api/v2/device/gone" ? 404 : 200, {}]
-                            : [500, {}];
-                res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(reply));
-            });
+    /** A fake Tailscale API: two devices named h-web-1, one of them already gone. */
+    const fakeApi = () =>
+        fakeJsonApi((method, url) => {
+            const devices = [{ id: "n1", hostname: "h-web-1" }, { id: "n2", hostname: "other" }, { id: "gone", hostname: "h-web-1" }];
+            if (url === "/api/v2/oauth/token") return [200, { access_token: "ACCESS-TOKEN" }];
+            if (url === "/api/v2/tailnet/-/devices") return [200, { devices }];
+            if (method === "DELETE") return [url === "/api/v2/device/gone" ? 404 : 200, {}];
+            return [500, {}];
         });
-        await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-        const { port } = server.address() as AddressInfo;
-        return { url: `http://127.0.0.1:${port}`, requests, close: () => server.close() };
-    }
 
     it("exchanges OAuth client credentials, deletes the devices and tolerates 404s, printing no secret", async () => {
         const api = await fakeApi();

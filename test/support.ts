@@ -1,5 +1,7 @@
 // Shared test helpers: run the offline plan in-process, find resources, gate external validators.
 import { execFileSync } from "child_process";
+import * as http from "http";
+import type { AddressInfo } from "net";
 import * as path from "path";
 import type { CommitReader } from "../lib/app-checkout";
 import { revealSecrets, runPlan, stackConfigFromFiles } from "../plan/run";
@@ -58,4 +60,28 @@ export function kamalExecutable(): string | undefined {
     if (kamal && haveTool(kamal, ["version"])) return kamal;
     if (process.env.REQUIRE_VALIDATORS === "1") throw new Error("RAILS_STACK_KAMAL must name Kamal's executable (REQUIRE_VALIDATORS=1)");
     return undefined;
+}
+
+export interface FakeApi {
+    /** `http://127.0.0.1:<port>` */
+    readonly url: string;
+    /** Every request as `<method> <path> <authorization> <body>`, trailing blanks trimmed. */
+    readonly requests: string[];
+    readonly close: () => void;
+}
+
+/** A JSON API on loopback that records each request and answers with `answer`'s status and body. */
+export async function fakeJsonApi(answer: (method: string, url: string) => [number, unknown]): Promise<FakeApi> {
+    const requests: string[] = [];
+    const server = http.createServer((req, res) => {
+        let body = "";
+        req.on("data", (chunk) => (body += chunk));
+        req.on("end", () => {
+            requests.push(`${req.method} ${req.url} ${req.headers.authorization ?? ""} ${body}`.trimEnd());
+            const [status, reply] = answer(req.method!, req.url!);
+            res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(reply));
+        });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests, close: () => server.close() };
 }
