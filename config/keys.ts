@@ -221,6 +221,12 @@ export const KEYS = {
         description:
             "Overrides of the Litestream table, '<db>=<sync>/<retention>' or '<db>=off' (db: primary, queue, cache, cable), e.g. 'cache=off'.",
     },
+    litestreamSnapshotInterval: {
+        type: "string",
+        default: "24h",
+        description:
+            "How often Litestream writes a full snapshot of every replicated database (Go duration, at least each sync interval, at most each retention). A restore downloads the newest snapshot and replays the WAL written since, so this bounds restore time; shorter costs R2 storage and Class A writes (one snapshot object per database each time).",
+    },
 } as const satisfies Record<string, KeySpec>;
 
 export type KeyName = keyof typeof KEYS;

@@ -40,11 +40,12 @@ export const DEPLOY_BACKUPS = { min: 1, max: 100 } as const;
 const IMAGE_TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 const R2_LOCATIONS: readonly R2Location[] = ["apac", "eeur", "enam", "weur", "wnam", "oc"];
 const R2_JURISDICTIONS: readonly R2Jurisdiction[] = ["default", "eu", "fedramp"];
+const DEFAULT_SNAPSHOT_INTERVAL = KEYS.litestreamSnapshotInterval.default;
 export const DEFAULT_REPLICATION: Readonly<Record<DatabaseName, Replication>> = {
-    primary: { syncInterval: "1s", retention: "720h" },
-    queue: { syncInterval: "1s", retention: "168h" },
-    cache: { syncInterval: "60s", retention: "24h" },
-    cable: { syncInterval: "60s", retention: "24h" },
+    primary: { syncInterval: "1s", retention: "720h", snapshotInterval: DEFAULT_SNAPSHOT_INTERVAL },
+    queue: { syncInterval: "1s", retention: "168h", snapshotInterval: DEFAULT_SNAPSHOT_INTERVAL },
+    cache: { syncInterval: "60s", retention: "24h", snapshotInterval: DEFAULT_SNAPSHOT_INTERVAL },
+    cable: { syncInterval: "60s", retention: "24h", snapshotInterval: DEFAULT_SNAPSHOT_INTERVAL },
 };
 
 const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -268,9 +269,35 @@ function parseLitestream(
         if (syncMs !== undefined && retentionMs !== undefined && retentionMs < syncMs) {
             problems.add(key, `retention ${retention} is shorter than the sync interval ${sync}; retention must be at least the sync interval`);
         }
-        table[db as DatabaseName] = { syncInterval: sync, retention };
+        table[db as DatabaseName] = { syncInterval: sync, retention, snapshotInterval: DEFAULT_SNAPSHOT_INTERVAL };
     });
-    return table;
+    return withSnapshotInterval(read, problems, table);
+}
+
+/**
+ * Every replica snapshots at `litestreamSnapshotInterval` (Litestream 0.3.13 replica.go
+ * `snapshotter`: unconditionally, on a ticker), so a restore replays at most that much WAL. Capped
+ * at each database's retention: retention enforcement snapshots anyway once none is left inside
+ * the window (`EnforceRetention`), so a longer interval would only be misleading.
+ */
+function withSnapshotInterval(
+    read: Reader,
+    problems: Problems,
+    table: Readonly<Record<DatabaseName, Replication | null>>,
+): Record<DatabaseName, Replication | null> {
+    const interval = read.string("litestreamSnapshotInterval") ?? DEFAULT_SNAPSHOT_INTERVAL;
+    const intervalMs = goDurationMs(interval);
+    const replicated = DATABASE_NAMES.flatMap((db) => (table[db] ? [[db, table[db]] as const] : []));
+    if (intervalMs === undefined || intervalMs <= 0) {
+        problems.add("litestreamSnapshotInterval", `${show(interval)} is not a positive duration; use e.g. 12h, 24h`);
+        return { ...table };
+    }
+    const faster = replicated.find(([, r]) => intervalMs < (goDurationMs(r.syncInterval) ?? 0));
+    if (faster) {
+        problems.add("litestreamSnapshotInterval", `${interval} is shorter than ${faster[0]}'s sync interval ${faster[1].syncInterval}; a snapshot interval is at least every sync interval, e.g. 24h`);
+    }
+    const capped = (r: Replication): string => ((goDurationMs(r.retention) ?? Infinity) < intervalMs ? r.retention : interval);
+    return Object.fromEntries(DATABASE_NAMES.map((db) => [db, table[db] && { ...table[db], snapshotInterval: capped(table[db]) }])) as Record<DatabaseName, Replication | null>;
 }
 
 function parseBucket(

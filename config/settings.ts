@@ -15,6 +15,8 @@ export interface Replication {
     /** Litestream duration strings, e.g. "1s", "720h". */
     readonly syncInterval: string;
     readonly retention: string;
+    /** A full snapshot this often, so a restore replays at most this much WAL. */
+    readonly snapshotInterval: string;
 }
 
 export interface Settings {

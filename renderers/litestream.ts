@@ -48,6 +48,7 @@ export interface LitestreamReplica {
     readonly region: string;
     readonly "force-path-style": boolean;
     readonly "sync-interval": string;
+    readonly "snapshot-interval": string;
     readonly retention: string;
 }
 
@@ -75,6 +76,8 @@ export function litestreamConfig(input: LitestreamInput): LitestreamConfig {
                         // Path-style keeps the bucket out of the TLS host name (R2 serves both).
                         "force-path-style": true,
                         "sync-interval": replication.syncInterval,
+                        // A full snapshot this often bounds the WAL a restore replays (docs/storage.md).
+                        "snapshot-interval": replication.snapshotInterval,
                         retention: replication.retention,
                     },
                 ],

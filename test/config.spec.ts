@@ -78,11 +78,20 @@ describe("config: defaults derived from the stack", () => {
     it("applies Litestream overrides on top of the seed's retention table", () => {
         const s = settings("staging", { litestreamDatabases: JSON.stringify(["cache=off", "queue=5s/72h"]) });
         assert.deepStrictEqual(s.storage.litestream, {
-            primary: { syncInterval: "1s", retention: "720h" },
-            queue: { syncInterval: "5s", retention: "72h" },
+            primary: { syncInterval: "1s", retention: "720h", snapshotInterval: "24h" },
+            queue: { syncInterval: "5s", retention: "72h", snapshotInterval: "24h" },
             cache: null,
-            cable: { syncInterval: "60s", retention: "24h" },
+            cable: { syncInterval: "60s", retention: "24h", snapshotInterval: "24h" },
         });
+    });
+
+    it("snapshots every replica at litestreamSnapshotInterval, capped at each database's retention", () => {
+        const s = settings("staging", { litestreamSnapshotInterval: "48h", litestreamDatabases: JSON.stringify(["queue=5s/12h"]) });
+        assert.deepStrictEqual(
+            Object.fromEntries(Object.entries(s.storage.litestream).map(([db, r]) => [db, r?.snapshotInterval])),
+            { primary: "48h", queue: "12h", cache: "24h", cable: "24h" },
+        );
+        assert.strictEqual(settings("staging", { litestreamSnapshotInterval: "6h" }).storage.litestream.primary?.snapshotInterval, "6h");
     });
 
     it("accepts an OAuth client instead of an API key", () => {
@@ -354,6 +363,16 @@ const BAD_CONFIGS: { name: string; stack?: string; overrides: Record<string, str
         name: "unknown database in the retention table",
         overrides: { litestreamDatabases: JSON.stringify(["jobs=1s/24h"]) },
         expected: ['rails-stack:litestreamDatabases[0]: unknown database "jobs"; allowed: primary, queue, cache, cable'],
+    },
+    {
+        name: "snapshot interval that is not a duration",
+        overrides: { litestreamSnapshotInterval: "daily" },
+        expected: ['rails-stack:litestreamSnapshotInterval: "daily" is not a positive duration; use e.g. 12h, 24h'],
+    },
+    {
+        name: "snapshot interval shorter than a sync interval",
+        overrides: { litestreamSnapshotInterval: "30s" },
+        expected: ["rails-stack:litestreamSnapshotInterval: 30s is shorter than cache's sync interval 60s; a snapshot interval is at least every sync interval, e.g. 24h"],
     },
     {
         name: "production without primary backups",

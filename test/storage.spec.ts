@@ -97,6 +97,15 @@ describe("storage: Litestream config", () => {
         );
     });
 
+    it("every replica of every committed stack snapshots daily, so a restore replays at most a day of WAL", () => {
+        for (const stack of ["staging", "production", "pr-7"]) {
+            const config = YAML.parse(plans[stack].artifacts["storage/litestream.yml"]) as { dbs: { replicas: Record<string, string>[] }[] };
+            const replicas = config.dbs.flatMap((d) => d.replicas);
+            assert.strictEqual(replicas.length, 4, stack);
+            for (const replica of replicas) assert.strictEqual(replica["snapshot-interval"], "24h", `${stack} ${replica.path}`);
+        }
+    });
+
     it("holds no credentials: keys come from the environment", () => {
         for (const replica of litestreamConfig({ railsEnv: "x", stack: "s", bucket: "b", endpoint: "e", databases: settingsOf("staging").storage.litestream }).dbs.flatMap((d) => d.replicas)) {
             assert.deepStrictEqual(Object.keys(replica).filter((k) => /key|secret/i.test(k)), []);
