@@ -63,7 +63,7 @@ export function createStack({ settings, secrets, appVersion }: StackConfig): Sta
         s3: storage.credentials,
         activeStorage: storage.activeStorage,
         litestreamConfig: storage.litestreamConfig,
-        dependsOn: [hosts.server, hosts.volumeAttachment, ...edge.routing, ...storage.forApp],
+        dependsOn: [...hosts.ready, ...edge.routing, ...storage.forApp],
     });
     outputs.deployedVersion = deploy.version;
     outputs.kamalDestination = deploy.kamalDestination;

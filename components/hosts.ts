@@ -12,6 +12,7 @@ import type { Settings } from "../config/settings";
 import { firewallName, hetznerLabels, hostName, sshKeyName, volumeName } from "../lib/naming";
 import { STORAGE_HOST_PATH } from "../lib/paths";
 import { unusableSshPublicKey } from "../lib/unusable-ssh-key";
+import { hostPowerStep } from "./host-power";
 import { tailnetDeviceCleanup, tailnetKeyArgs } from "./tailnet";
 
 /** The renderer targets Ubuntu 24.04 (noble); Hetzner resolves the ARM64 build for cax types. */
@@ -49,9 +50,10 @@ export function firewallRules(settings: Pick<Settings, "hetzner">): hcloud.types
  * The replacement policy, in one place. Any change to what the host boots with (user-data, image,
  * location, SSH key) replaces it, on every stack: data lives on the volume and in Litestream, the
  * replacement boots with a fresh auth key (its boot fingerprint) and the deploy step runs again for
- * the new server. A replacement deletes first (the name is unique, the volume must be released)
- * after a clean shutdown. Protected stacks get Pulumi `protect`, which turns a replacement into a
- * deliberate step (docs/hosts.md, "Replacing the host").
+ * the new server. A replacement deletes first (the name is unique), after a clean shutdown
+ * (`shutdownBeforeDeletion`); the volume, attached through its own `serverId`, is updated in place
+ * afterwards, so nothing detaches it from a running server (docs/hosts.md, "Replacing the host").
+ * Protected stacks get Pulumi `protect`, which turns a replacement into a deliberate step.
  */
 export function serverResourceOptions(settings: Pick<Settings, "protect">): pulumi.CustomResourceOptions {
     return { protect: settings.protect, deleteBeforeReplace: true };
@@ -93,8 +95,8 @@ export class Hosts extends pulumi.ComponentResource {
     readonly host: pulumi.Output<HostOutput>;
     /** The server resource, for what must wait until it exists. */
     readonly server: hcloud.Server;
-    /** The volume attachment: the app's storage is usable once it exists. */
-    readonly volumeAttachment: hcloud.VolumeAttachment;
+    /** What the app needs of the host before a deploy: the server, powered on, with its volume attached. */
+    readonly ready: readonly pulumi.Resource[];
     readonly volumeId: pulumi.Output<string>;
     readonly volumeMountPath: string;
     /** Rendered user-data (secret): the exact value the server receives. */
@@ -114,23 +116,10 @@ export class Hosts extends pulumi.ComponentResource {
             child,
         );
         const firewall = new hcloud.Firewall(`${name}-firewall`, { name: firewallName(settings), labels, rules: firewallRules(settings) }, child);
-        const volume = new hcloud.Volume(
-            `${name}-volume`,
-            {
-                name: volumeName(settings),
-                size: hetzner.volumeSizeGb,
-                location: hetzner.location,
-                format: "ext4",
-                automount: false,
-                labels,
-                deleteProtection: settings.protect,
-            },
-            { ...child, protect: settings.protect },
-        );
-        const volumeId = volume.id.apply(Number);
-
         const key = new tailscale.TailnetKey(`${hostname}-tailnet-key`, tailnetKeyArgs(settings, hostname, bootFingerprint(settings, hostname)), child);
         this.userData = pulumi.secret(key.key.apply((authKey) => renderUserData(bootFacts(settings, hostname, authKey))));
+        const power = { settings, serverName: hostname, hcloudToken: secrets.hcloudToken };
+        const powerOff = hostPowerStep(`${hostname}-power-off`, "stop", power, child);
         const server = new hcloud.Server(
             hostname,
             {
@@ -147,17 +136,35 @@ export class Hosts extends pulumi.ComponentResource {
                 deleteProtection: settings.protect,
                 rebuildProtection: settings.protect,
                 shutdownBeforeDeletion: true,
+                // A type change keeps the disk, so a smaller type stays possible (Hetzner change_type
+                // `upgrade_disk: false`); the disk holds nothing the volume does not.
+                keepDisk: true,
             },
-            { ...child, ...serverResourceOptions(settings), dependsOn: [...args.deleteAfterServer] },
+            { ...child, ...serverResourceOptions(settings), dependsOn: [powerOff, ...args.deleteAfterServer] },
         );
-        this.volumeAttachment = new hcloud.VolumeAttachment(
-            `${name}-volume-attachment`,
-            { serverId: server.id.apply(Number), volumeId, automount: false },
-            { ...child, deleteBeforeReplace: true },
+        const poweredOn = hostPowerStep(`${hostname}-power-on`, "start", power, { ...child, dependsOn: [server] });
+        // Attached through its own serverId, which the provider updates in place (detach, attach):
+        // a replacement shuts the old server down and deletes it first, then the volume follows the
+        // new one. A separate VolumeAttachment would be replaced with the server, and Pulumi deletes
+        // dependents of a delete-before-replace resource first: a detach under a running database.
+        const volume = new hcloud.Volume(
+            `${name}-volume`,
+            {
+                name: volumeName(settings),
+                size: hetzner.volumeSizeGb,
+                location: hetzner.location,
+                serverId: server.id.apply(Number),
+                format: "ext4",
+                automount: false,
+                labels,
+                deleteProtection: settings.protect,
+            },
+            { ...child, protect: settings.protect },
         );
         tailnetDeviceCleanup(`${hostname}-tailnet-cleanup`, { hostname, serverId: server.id, settings, secrets }, child);
 
         this.server = server;
+        this.ready = [server, poweredOn, volume];
         this.host = pulumi.all([server.ipv4Address, server.ipv6Address, server.id]).apply(([ipv4, ipv6, serverId]) => ({
             name: hostname,
             tailnetHostname: hostname,

@@ -9,8 +9,8 @@ import { runPlan, StackConfigSource } from "./run";
 /** Typical create times in seconds (Hetzner server boot to `running`, API round trips otherwise). */
 export const MODEL_SECONDS: Readonly<Record<string, number>> = {
     [TYPE.server]: 40,
+    // Created with its serverId: the attach is part of it.
     [TYPE.volume]: 5,
-    [TYPE.volumeAttachment]: 5,
     [TYPE.firewall]: 1,
     [TYPE.sshKey]: 1,
     [TYPE.tailnetKey]: 1,
@@ -25,6 +25,11 @@ export const MODEL_SECONDS: Readonly<Record<string, number>> = {
     // Delete-only commands do nothing at create; the deploy's own run time is not part of the wait.
     [TYPE.command]: 0,
 };
+/** Commands that do work at create: the host's power steps look the server up (one API call). */
+const COMMAND_SECONDS: readonly [suffix: string, seconds: number][] = [
+    ["-power-off", 1],
+    ["-power-on", 1],
+];
 /** Invokes (data sources) take a round trip too. */
 export const INVOKE_SECONDS = 2;
 /**
@@ -43,6 +48,9 @@ const DEPLOY = kind(TYPE.command, "-deploy-kamal");
 const EMPTIER = kind(TYPE.command, "-emptier");
 const TUNNEL_CLEANUP = kind(TYPE.command, "-tunnel-connections-cleanup");
 const SERVER = kind(TYPE.server);
+const POWER_OFF = kind(TYPE.command, "-power-off");
+const POWER_ON = kind(TYPE.command, "-power-on");
+const VOLUME = kind(TYPE.volume);
 const TUNNEL = kind(TYPE.tunnel);
 const BUCKET = kind(TYPE.r2Bucket);
 const TOKEN = kind(TYPE.accountToken);
@@ -53,9 +61,10 @@ const TOKEN = kind(TYPE.accountToken);
  * stacks) before its buckets are emptied.
  */
 const NEEDS: readonly [Kind, readonly Kind[]][] = [
-    [DEPLOY, [SERVER, kind(TYPE.volumeAttachment), kind(TYPE.tunnelConfig), kind(TYPE.dnsRecord), BUCKET, TOKEN]],
-    [SERVER, [kind(TYPE.firewall), kind(TYPE.sshKey), kind(TYPE.tailnetKey), EMPTIER, TUNNEL_CLEANUP]],
-    [kind(TYPE.volumeAttachment), [SERVER, kind(TYPE.volume)]],
+    [DEPLOY, [SERVER, POWER_ON, VOLUME, kind(TYPE.tunnelConfig), kind(TYPE.dnsRecord), BUCKET, TOKEN]],
+    [SERVER, [kind(TYPE.firewall), kind(TYPE.sshKey), kind(TYPE.tailnetKey), POWER_OFF, EMPTIER, TUNNEL_CLEANUP]],
+    [VOLUME, [SERVER]],
+    [POWER_ON, [SERVER]],
     [kind(TYPE.tunnelConfig), [TUNNEL]],
     [kind(TYPE.dnsRecord), [TUNNEL]],
     [EMPTIER, [BUCKET, TOKEN]],
@@ -64,7 +73,8 @@ const NEEDS: readonly [Kind, readonly Kind[]][] = [
 
 const matches = (k: Kind, r: { type: string; name: string }): boolean => r.type === k.type && (!k.suffix || r.name.endsWith(k.suffix));
 // Providers are configured locally, in no time; any other type not listed takes one round trip.
-const latencyOf = (type: string): number => (type.startsWith("pulumi:providers:") ? 0 : (MODEL_SECONDS[type] ?? 1));
+const latencyOf = (r: { type: string; name: string }): number =>
+    r.type.startsWith("pulumi:providers:") ? 0 : (COMMAND_SECONDS.find(([suffix]) => r.type === TYPE.command && r.name.endsWith(suffix))?.[1] ?? MODEL_SECONDS[r.type] ?? 1);
 
 export interface CriticalPath {
     /** Model seconds until the deploy Command was registered (all its inputs and dependencies done). */
@@ -83,7 +93,7 @@ export function idealStart(resources: readonly { type: string; name: string }[])
         const known = finish.get(key);
         if (known) return known;
         const start = startOf(r);
-        const result = { seconds: start.seconds + latencyOf(r.type), chain: [r.name, ...start.chain] };
+        const result = { seconds: start.seconds + latencyOf(r), chain: [r.name, ...start.chain] };
         finish.set(key, result);
         return result;
     };
@@ -108,7 +118,7 @@ export async function measureCriticalPath(stack: string, source: StackConfigSour
         async newResource(args) {
             const now = modelNow();
             if (matches(DEPLOY, args)) measured = now;
-            await sleep(args.custom === false ? 0 : latencyOf(args.type));
+            await sleep(args.custom === false ? 0 : latencyOf(args));
             return mocks.newResource(args);
         },
         async call(args) {

@@ -3,7 +3,6 @@
 export const TYPE = {
     server: "hcloud:index/server:Server",
     volume: "hcloud:index/volume:Volume",
-    volumeAttachment: "hcloud:index/volumeAttachment:VolumeAttachment",
     firewall: "hcloud:index/firewall:Firewall",
     sshKey: "hcloud:index/sshKey:SshKey",
     tailnetKey: "tailscale:index/tailnetKey:TailnetKey",

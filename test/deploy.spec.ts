@@ -75,7 +75,7 @@ describe("deploy component under mocks", () => {
         assert.strictEqual(triggers(staging)[2], (staging.outputs.host as { serverId: string }).serverId);
     });
 
-    it("waits for exactly what the deploy needs: the server, its volume, the tunnel's routes, the buckets and their token", async () => {
+    it("waits for exactly what the deploy needs: the server (powered on), its volume, the tunnel's routes, the buckets and their token", async () => {
         for (const plan of [staging, await planFor("pr-7")]) {
             const prefix = `shop-${plan.stack}`;
             const hostname = (plan.outputs.hostnames as string[])[0];
@@ -85,21 +85,24 @@ describe("deploy component under mocks", () => {
                 `cloudflare:index/r2Bucket:R2Bucket::${prefix}-storage-attachments`,
                 `cloudflare:index/r2Bucket:R2Bucket::${prefix}-storage-backups`,
                 `cloudflare:index/zeroTrustTunnelCloudflaredConfig:ZeroTrustTunnelCloudflaredConfig::${prefix}-edge-tunnel-config`,
+                `command:local:Command::${prefix}-web-1-power-on`,
                 `hcloud:index/server:Server::${prefix}-web-1`,
-                `hcloud:index/volumeAttachment:VolumeAttachment::${prefix}-hosts-volume-attachment`,
+                `hcloud:index/volume:Volume::${prefix}-hosts-volume`,
             ]);
         }
     });
 
-    it("keeps the destroy order: the server waits only for the clean-ups it must outlive, the tunnel's and (review stacks) the emptiers", async () => {
+    it("keeps the destroy order: the server waits only for its clean shutdown step and the clean-ups it must outlive, the tunnel's and (review stacks) the emptiers", async () => {
         const review = await planFor("pr-7");
         assert.deepStrictEqual(review.options.get("hcloud:index/server:Server::shop-pr-7-web-1")!.dependsOn, [
             "command:local:Command::shop-pr-7-edge-tunnel-connections-cleanup",
             "command:local:Command::shop-pr-7-storage-attachments-emptier",
             "command:local:Command::shop-pr-7-storage-backups-emptier",
+            "command:local:Command::shop-pr-7-web-1-power-off",
         ]);
         assert.deepStrictEqual(staging.options.get("hcloud:index/server:Server::shop-staging-web-1")!.dependsOn, [
             "command:local:Command::shop-staging-edge-tunnel-connections-cleanup",
+            "command:local:Command::shop-staging-web-1-power-off",
         ]);
         for (const plan of [staging, review]) {
             const components = [...plan.options].filter(([key]) => key.startsWith("rails-stack:"));

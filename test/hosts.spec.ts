@@ -73,22 +73,36 @@ describe("hosts under mocks", () => {
         assert.deepStrictEqual(plainInputs(resourcesOfType(closed, TYPE.firewall)[0]).rules ?? [], []);
     });
 
-    it("attaches the volume to the host and mounts it there", () => {
+    it("attaches the volume through its own serverId, never a separate attachment, and mounts it there", () => {
         for (const plan of [staging, production]) {
-            const attachments = resourcesOfType(plan, TYPE.volumeAttachment);
-            assert.strictEqual(attachments.length, 1);
             const server = resourceNamed(plan, TYPE.server, `shop-${plan.stack}-web-1`);
-            assert.ok(server.custom);
-            const volume = plainInputs(resourcesOfType(plan, TYPE.volume)[0]);
+            const [volume] = resourcesOfType(plan, TYPE.volume).map(plainInputs);
+            assert.strictEqual(volume.serverId, Number((plan.outputs.host as { serverId: string }).serverId));
             assert.strictEqual(volume.format, "ext4");
+            assert.strictEqual(volume.automount, false);
             assert.strictEqual(volume.location, plainInputs(server).location, "a volume attaches only in its own location");
-            assert.strictEqual(plainInputs(attachments[0]).automount, false);
-            assert.strictEqual(plainInputs(attachments[0]).volumeId, Number(plan.outputs.volumeId));
+            // Only hcloud types of the host: no VolumeAttachment, which a replacement would detach first.
+            assert.deepStrictEqual([...new Set(plan.resources.filter((r) => r.type.startsWith("hcloud:index/")).map((r) => r.type))].sort(), [TYPE.firewall, TYPE.server, TYPE.sshKey, TYPE.volume].sort());
             const userData = plan.artifacts[`cloud-init/shop-${plan.stack}-web-1.yaml`];
             assert.match(userData, /STORAGE_PATH='\/mnt\/storage'/);
         }
         assert.strictEqual(plainInputs(resourcesOfType(production, TYPE.volume)[0]).size, 40);
         assert.strictEqual(production.outputs.volumeMountPath, STORAGE_HOST_PATH);
+    });
+
+    it("a server type change keeps the disk (a smaller type stays possible) and happens between a clean shutdown and a power-on", () => {
+        for (const plan of [staging, production, review]) {
+            const hostname = `shop-${plan.stack}-web-1`;
+            assert.strictEqual(plainInputs(resourceNamed(plan, TYPE.server, hostname)).keepDisk, true);
+            const serverKey = `${TYPE.server}::${hostname}`;
+            assert.ok(plan.options.get(serverKey)!.dependsOn.includes(`${TYPE.command}::${hostname}-power-off`), "the server waits for the clean shutdown");
+            assert.deepStrictEqual(plan.options.get(`${TYPE.command}::${hostname}-power-on`)!.dependsOn, [serverKey]);
+            for (const step of ["power-off", "power-on"]) {
+                const inputs = plainInputs(resourceNamed(plan, TYPE.command, `${hostname}-${step}`));
+                assert.strictEqual(inputs.create, `node launch.js components/scripts/host-power ${step === "power-off" ? "stop" : "start"}`);
+                assert.deepStrictEqual(inputs.triggers, [plainInputs(resourceNamed(plan, TYPE.server, hostname)).serverType, "true"]);
+            }
+        }
     });
 
     it("protects production servers and volume; pr-7 has no protection", () => {

@@ -22,7 +22,7 @@ const PHYSICAL_NAME: Record<string, (inputs: Record<string, unknown>) => unknown
 /** Every physical name of the plan, as `<type> <name>`; fails on a cloud resource type without a known name. */
 function physicalNames(plan: OkPlan): string[] {
     const named = plan.resources.filter((r) => r.custom && !r.type.startsWith("pulumi:providers:"));
-    const unnamed = new Set<string>([TYPE.tunnelConfig, TYPE.r2BucketLifecycle, TYPE.r2BucketCors, TYPE.volumeAttachment, TYPE.tailnetKey, TYPE.command]);
+    const unnamed = new Set<string>([TYPE.tunnelConfig, TYPE.r2BucketLifecycle, TYPE.r2BucketCors, TYPE.tailnetKey, TYPE.command]);
     const unknown = named.filter((r) => !PHYSICAL_NAME[r.type] && !unnamed.has(r.type)).map((r) => r.type);
     assert.deepStrictEqual(unknown, [], "a new resource type: say which input is its name in the cloud");
     return named.filter((r) => PHYSICAL_NAME[r.type]).map((r) => `${r.type} ${String(PHYSICAL_NAME[r.type](plainInputs(r)))}`);
