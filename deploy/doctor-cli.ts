@@ -1,13 +1,21 @@
 // `npm run doctor -- --stack <name> [--app-dir <dir>]`, and the deploy step's
-// `node launch.js deploy/doctor-cli --app-dir <dir> --rails-env <env> --litestream <file>`: checks the
-// app's checkout (deploy/doctor.ts) and prints every problem at once. Exit 0 ready, 1 problems, 2 unusable.
+// `node launch.js deploy/doctor-cli --app-dir <dir> --rails-env <env> --litestream <file>`, to which the
+// step adds what it will run: `--kamal-config <set>/deploy.yml --version <v> --build <true|false>
+// --kamal <exe>`. Checks the app (deploy/doctor/) and prints every problem at once.
+// Exit 0 ready, 1 problems, 2 unusable.
 import * as fs from "fs";
 import * as path from "path";
+import * as YAML from "yaml";
 import { parseConfig } from "../config/parse";
 import { PROJECT_ROOT } from "../lib/project";
 import { ACTIVE_STORAGE_SERVICE } from "../renderers/active-storage";
+import { KAMAL_SECRET_ENV } from "../renderers/kamal";
 import { renderLitestream } from "../renderers/litestream";
-import { AppFiles, checkApp, DoctorExpectations, formatProblem } from "./doctor";
+import { checkApp, DoctorExpectations } from "./doctor/check";
+import { AppFiles, atCommit, commitOf, workingTree } from "./doctor/files";
+import { checkKamalVersion } from "./doctor/kamal";
+import { imageName, ImageRef, readImage } from "./doctor/registry";
+import { DoctorProblem, formatProblem } from "./doctor/report";
 
 const USAGE = [
     "usage: npm run doctor -- --stack <production|staging|pr-N> [--app-dir <dir>]",
@@ -20,34 +28,65 @@ export interface DoctorIo {
     stderr(text: string): void;
 }
 
-const FLAGS = { "--stack": "stack", "--app-dir": "appDir", "--rails-env": "railsEnv", "--litestream": "litestream" } as const;
+const FLAGS = {
+    "--stack": "stack",
+    "--app-dir": "appDir",
+    "--rails-env": "railsEnv",
+    "--litestream": "litestream",
+    "--kamal-config": "kamalConfig",
+    "--version": "version",
+    "--build": "build",
+    "--kamal": "kamal",
+} as const;
 type Flag = keyof typeof FLAGS;
+type Values = Partial<Record<(typeof FLAGS)[Flag], string>>;
 
-type Args = { stack: string; appDir?: string } | { appDir: string; railsEnv: string; litestream: string };
+/** What will run: the version and how it is built, the image it becomes, and the Kamal that deploys it. */
+interface Deployment {
+    readonly version: string;
+    readonly build: boolean;
+    readonly image: ImageRef & { readonly username: string; readonly service: string };
+    /** The executable, and how messages name it. */
+    readonly kamal: { readonly path: string; readonly shown: string };
+}
 
 /** What to check and against what; exit code 2 once the reason is printed. */
-type Target = { appDir: string; expect: DoctorExpectations } | number;
+type Target = { appDir: string; expect: DoctorExpectations; deployment?: Deployment } | number;
 
-function parseArgs(argv: readonly string[]): Args | string {
-    const values: Partial<Record<(typeof FLAGS)[Flag], string>> = {};
+function parseArgs(argv: readonly string[]): Values | string {
+    const values: Values = {};
     for (let i = 0; i < argv.length; i += 2) {
         const [flag, value] = [argv[i], argv[i + 1]];
         if (!Object.hasOwn(FLAGS, flag)) return `unknown argument ${flag}`;
         if (value === undefined || value.startsWith("--")) return `${flag}: missing value`;
         values[FLAGS[flag as Flag]] = value;
     }
-    const { stack, appDir, railsEnv, litestream } = values;
+    const { stack, appDir, railsEnv, litestream, kamalConfig, version, build, kamal } = values;
+    const deployFlags = [kamalConfig, version, build, kamal];
     if (stack !== undefined) {
-        return railsEnv === undefined && litestream === undefined ? { stack, appDir } : "--stack takes RAILS_ENV and Litestream from the stack: drop --rails-env and --litestream";
+        if (railsEnv !== undefined || litestream !== undefined) return "--stack takes RAILS_ENV and Litestream from the stack: drop --rails-env and --litestream";
+        return deployFlags.every((v) => v === undefined) ? values : "--stack takes the version, the image and Kamal from the stack: drop --kamal-config, --version, --build and --kamal";
     }
-    if (appDir !== undefined && railsEnv !== undefined && litestream !== undefined) return { appDir, railsEnv, litestream };
-    return "give --stack, or --app-dir, --rails-env and --litestream together";
+    if (appDir === undefined || railsEnv === undefined || litestream === undefined) return "give --stack, or --app-dir, --rails-env and --litestream together";
+    if (deployFlags.some((v) => v !== undefined) && deployFlags.some((v) => v === undefined)) return "give --kamal-config, --version, --build and --kamal together";
+    if (build !== undefined && build !== "true" && build !== "false") return `--build: expected true or false, got ${JSON.stringify(build)}`;
+    return values;
+}
+
+/** The Kamal the deploy step runs: RAILS_STACK_KAMAL, else the app's bin/kamal. */
+function kamalOf(appDir: string, given?: string): Deployment["kamal"] {
+    const fromEnv = given ?? process.env.RAILS_STACK_KAMAL;
+    return fromEnv ? { path: fromEnv, shown: fromEnv } : { path: path.join(appDir, "bin", "kamal"), shown: "bin/kamal" };
 }
 
 /** The user's form: expectations rendered from the stack's config, as the offline plan reads it. */
-async function fromStack(stack: string, appDir: string | undefined, io: DoctorIo): Promise<Target> {
+async function fromStack(stack: string, appDirFlag: string | undefined, io: DoctorIo): Promise<Target> {
     // Loaded here only: they pull in Pulumi, which the deploy step's form does without.
-    const [{ stackConfigFromFiles }, { r2Endpoint }] = await Promise.all([import("../plan/run"), import("../components/storage")]);
+    const [{ stackConfigFromFiles }, { r2Endpoint }, { readCheckoutCommit, resolveAppVersion }] = await Promise.all([
+        import("../plan/run"),
+        import("../components/storage"),
+        import("../lib/app-checkout"),
+    ]);
     const source = stackConfigFromFiles(PROJECT_ROOT, stack);
     const parsed = parseConfig(source, stack);
     if (!parsed.ok) {
@@ -62,60 +101,112 @@ async function fromStack(stack: string, appDir: string | undefined, io: DoctorIo
         endpoint: r2Endpoint(settings.cloudflare.accountId, settings.storage.jurisdiction),
         databases: settings.storage.litestream,
     });
-    return {
-        // The configured checkout is relative to the project; one given on the command line, to the cwd.
-        appDir: appDir === undefined ? path.resolve(PROJECT_ROOT, settings.deploy.appDir) : path.resolve(appDir),
-        expect: { railsEnv: settings.railsEnv, litestreamYaml, activeStorageService: ACTIVE_STORAGE_SERVICE },
-    };
-}
-
-/** The deploy step's form: the stack's rendered litestream.yml is already on disk. */
-function fromFlags(args: { appDir: string; railsEnv: string; litestream: string }, io: DoctorIo): Target {
-    const file = path.resolve(args.litestream);
-    if (!fs.existsSync(file)) {
-        io.stderr(`doctor: Litestream file ${file} does not exist\n`);
+    // The configured checkout is relative to the project; one given on the command line, to the cwd.
+    const appDir = appDirFlag === undefined ? path.resolve(PROJECT_ROOT, settings.deploy.appDir) : path.resolve(appDirFlag);
+    const expect: DoctorExpectations = { railsEnv: settings.railsEnv, litestreamYaml, activeStorageService: ACTIVE_STORAGE_SERVICE, service: settings.app };
+    const version = resolveAppVersion({ ...settings.deploy, appDir }, readCheckoutCommit);
+    if (!("version" in version)) {
+        io.stderr(`doctor: ${version.problem}\n`);
         return 2;
     }
-    const litestreamYaml = fs.readFileSync(file, "utf8");
-    return { appDir: path.resolve(args.appDir), expect: { railsEnv: args.railsEnv, litestreamYaml, activeStorageService: ACTIVE_STORAGE_SERVICE } };
+    const { registry } = settings;
+    const deployment: Deployment = {
+        version: version.version,
+        build: settings.deploy.buildImage,
+        image: { server: registry.server, repository: registry.image, tag: version.version, username: registry.username, service: settings.app },
+        kamal: kamalOf(appDir),
+    };
+    return { appDir, expect, deployment };
 }
 
-function appFiles(dir: string): AppFiles {
+/** The deploy step's form: the stack's rendered litestream.yml and deploy.yml are already on disk. */
+function fromFlags(values: Values, io: DoctorIo): Target {
+    const read = (flag: string, file: string): string | undefined => {
+        if (fs.existsSync(file)) return fs.readFileSync(file, "utf8");
+        io.stderr(`doctor: ${flag} file ${file} does not exist\n`);
+        return undefined;
+    };
+    const appDir = path.resolve(values.appDir!);
+    const litestreamYaml = read("Litestream", path.resolve(values.litestream!));
+    if (litestreamYaml === undefined) return 2;
+    const expect: DoctorExpectations = { railsEnv: values.railsEnv!, litestreamYaml, activeStorageService: ACTIVE_STORAGE_SERVICE };
+    if (values.kamalConfig === undefined) return { appDir, expect };
+    const deployYaml = read("Kamal config", path.resolve(values.kamalConfig));
+    if (deployYaml === undefined) return 2;
+    // The set's deploy.yml names the service and the image exactly as Kamal will (renderers/kamal.ts).
+    const kamal = YAML.parse(deployYaml) as { service: string; image: string; registry: { server: string; username: string } };
     return {
-        read: (relativePath) => {
-            const file = path.join(dir, relativePath);
-            return fs.existsSync(file) ? fs.readFileSync(file, "utf8") : undefined;
+        appDir,
+        expect: { ...expect, service: kamal.service },
+        deployment: {
+            version: values.version!,
+            build: values.build === "true",
+            image: { server: kamal.registry.server, repository: kamal.image, tag: values.version!, username: kamal.registry.username, service: kamal.service },
+            kamal: kamalOf(appDir, values.kamal),
         },
     };
 }
 
-async function run(args: Args, io: DoctorIo): Promise<number> {
-    const target = "stack" in args ? await fromStack(args.stack, args.appDir, io) : fromFlags(args, io);
+/** Docker talks plain HTTP to a registry on the loopback address (its default insecure registries). */
+const loopback = (server: string): boolean => /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$/.test(server);
+
+/** The app's files as deployed, the image's config when it is read from the registry, and Kamal's problem. */
+async function inspect(appDir: string, deployment: Deployment, io: DoctorIo): Promise<{ files: AppFiles; image?: DoctorExpectations["image"]; problems: DoctorProblem[] } | number> {
+    const problems: DoctorProblem[] = [];
+    const kamal = checkKamalVersion(deployment.kamal.path, deployment.kamal.shown, appDir);
+    if (kamal) problems.push(kamal);
+    // Kamal builds HEAD (the deploy step checks that HEAD is the version); an image built elsewhere is
+    // whatever the version's commit holds, whatever the working tree has now.
+    if (deployment.build) return { files: workingTree(appDir), problems };
+    const commit = commitOf(appDir, deployment.version);
+    if ("problem" in commit) {
+        io.stderr(`doctor: ${commit.problem}\n`);
+        return 2;
+    }
+    const password = process.env[KAMAL_SECRET_ENV.registryPassword];
+    const answer = await readImage(deployment.image, { username: deployment.image.username, password }, loopback(deployment.image.server) ? "http:" : undefined);
+    const name = imageName(deployment.image);
+    if ("problem" in answer) {
+        // Without a password a private image cannot be read here; the deploy step has one.
+        if (password === undefined && /refused/.test(answer.problem)) io.stderr(`doctor: ${name} not read (set ${KAMAL_SECRET_ENV.registryPassword} to read a private image); checked the Dockerfile at ${deployment.version}\n`);
+        else problems.push({ file: name, message: answer.problem });
+    } else if ("unreachable" in answer) {
+        io.stderr(`doctor: ${name} could not be read from the registry (${answer.unreachable}); checked the Dockerfile at ${deployment.version}\n`);
+    }
+    return { files: atCommit(appDir, commit.commit), image: "image" in answer ? answer.image : undefined, problems };
+}
+
+async function run(values: Values, io: DoctorIo): Promise<number> {
+    const target = values.stack !== undefined ? await fromStack(values.stack, values.appDir, io) : fromFlags(values, io);
     if (typeof target === "number") return target;
-    const { appDir, expect } = target;
+    const { appDir, deployment } = target;
     if (!fs.statSync(appDir, { throwIfNoEntry: false })?.isDirectory()) {
         io.stderr(`doctor: app directory ${appDir} does not exist\n`);
         return 2;
     }
-    const problems = checkApp(appFiles(appDir), expect);
+    const inspected = deployment ? await inspect(appDir, deployment, io) : { files: workingTree(appDir), problems: [] };
+    if (typeof inspected === "number") return inspected;
+    const expect = { ...target.expect, image: inspected.image };
+    const problems = [...inspected.problems, ...checkApp(inspected.files, expect)];
     for (const problem of problems) io.stdout(`${formatProblem(problem)}\n`);
+    const at = deployment && !deployment.build ? ` at ${deployment.version}` : "";
     if (problems.length === 0) {
-        io.stdout(`doctor: ${appDir} is ready for RAILS_ENV=${expect.railsEnv}\n`);
+        io.stdout(`doctor: ${appDir}${at} is ready for RAILS_ENV=${expect.railsEnv}\n`);
         return 0;
     }
-    io.stdout(`doctor: ${problems.length} problem${problems.length === 1 ? "" : "s"} in ${appDir} for RAILS_ENV=${expect.railsEnv}\n`);
+    io.stdout(`doctor: ${problems.length} problem${problems.length === 1 ? "" : "s"} in ${appDir}${at} for RAILS_ENV=${expect.railsEnv}\n`);
     return 1;
 }
 
 /** Runs the command; resolves to its exit code. Failures become one line on stderr, never a stack trace. */
 export async function main(argv: readonly string[], io: DoctorIo): Promise<number> {
-    const args = parseArgs(argv);
-    if (typeof args === "string") {
-        io.stderr(`doctor: ${args}\n${USAGE}\n`);
+    const values = parseArgs(argv);
+    if (typeof values === "string") {
+        io.stderr(`doctor: ${values}\n${USAGE}\n`);
         return 2;
     }
     try {
-        return await run(args, io);
+        return await run(values, io);
     } catch (err) {
         io.stderr(`doctor: ${(err instanceof Error ? err.message : String(err)).split("\n")[0]}\n`);
         return 2;

@@ -90,7 +90,7 @@ mv "$dir.new" "$dir"
 log "wrote the Kamal set of $stack to $dir"
 
 # --- The app itself: every problem at once, before anything changes ------------------------------
-node "$project/launch.js" deploy/doctor-cli --app-dir "$app_dir" --rails-env "$RAILS_STACK_RAILS_ENV" --litestream "$dir/litestream.yml" ||
+node "$project/launch.js" deploy/doctor-cli --app-dir "$app_dir" --rails-env "$RAILS_STACK_RAILS_ENV" --litestream "$dir/litestream.yml" --kamal-config "$dir/deploy.yml" --version "$version" --build "$RAILS_STACK_BUILD" --kamal "$kamal" ||
     fail "the app in $app_dir is not ready for RAILS_ENV=$RAILS_STACK_RAILS_ENV (problems above; npm run doctor -- --stack $stack)"
 
 # --- The host ------------------------------------------------------------------------------------

@@ -36,8 +36,12 @@ docker) [ "\${FAKE_ACCESSORY_EXISTS:-0}" = 1 ] ;;
 esac
 `;
 
-/** A Kamal stand-in: records its directory, arguments and which secrets it received (names only). */
+/**
+ * A Kamal stand-in: records its directory, arguments and which secrets it received (names only).
+ * `version` prints a version alone, as Kamal does (lib/kamal/cli/main.rb), for the doctor's floor.
+ */
 const FAKE_KAMAL = `#!/bin/bash
+if [ "$1" = version ]; then echo "\${FAKE_KAMAL_VERSION:-2.12.0}"; exit 0; fi
 {
     printf 'cwd=%s\\n' "$PWD"
     printf 'dir=%s\\n' "$RAILS_STACK_KAMAL_DIR"
@@ -189,9 +193,10 @@ describe("deploy script with recording stand-ins", function () {
     });
 
     it("an image built elsewhere is only pulled (--skip-push)", () => {
-        const run = deploy("prebuilt", { RAILS_STACK_BUILD: "false", RAILS_STACK_VERSION: "v9.9.9", FAKE_ACCESSORY_EXISTS: "1" });
+        // The version must be a commit of the checkout: the doctor reads the app as that commit has it.
+        const run = deploy("prebuilt", { RAILS_STACK_BUILD: "false", RAILS_STACK_VERSION: commit, FAKE_ACCESSORY_EXISTS: "1" });
         assert.strictEqual(run.status, 0, run.output);
-        assert.deepStrictEqual(run.kamal.filter((l) => l.startsWith("args=")), [`args=setup --version v9.9.9 --skip-push -c ${setDir()}/deploy.yml -d staging`]);
+        assert.deepStrictEqual(run.kamal.filter((l) => l.startsWith("args=")), [`args=setup --version ${commit} --skip-push -c ${setDir()}/deploy.yml -d staging`]);
     });
 
     it("a host that never answers fails within the bound, naming the host, and Kamal never runs", () => {
