@@ -149,6 +149,7 @@ export interface MultipartUpload {
 export interface ObjectHead {
     readonly size: number;
     readonly etag: string;
+    /** The Last-Modified header: an HTTP date. */
     readonly lastModified: string;
 }
 
