@@ -2,6 +2,9 @@
 // per-host clean-up Command (components/tailnet.ts). The Tailscale provider cannot delete devices
 // (tailscale/terraform-provider-tailscale#68), and a stale device keeps the hostname, so a new host
 // would join as "<name>-1" (#232). It logs device ids and names only, never a credential.
+// A typed fetch wrapper rather than a library: Tailscale publishes no API client for Node (its own
+// is Go's tailscale/tailscale-client-go-v2); the npm ones are single-maintainer projects with little
+// use, for three calls (OAuth token, list devices, delete device).
 import { requiredEnv } from "./env";
 
 export interface Device {
