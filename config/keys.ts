@@ -191,7 +191,7 @@ export const KEYS = {
     tailscaleKeyExpiry: {
         type: "integer",
         default: 3600,
-        description: "Seconds a host auth key stays valid for the first boot (300-7776000).",
+        description: "Seconds a host auth key stays valid for the first boot (300-86400): it is used once, within minutes of the server's creation.",
     },
     r2Location: {
         type: "string",

@@ -30,8 +30,11 @@ export const ARM_SERVER_TYPES = ["cax11", "cax21", "cax31", "cax41"] as const;
 const X86_SERVER_TYPE = /^(cx|cpx|ccx)\d+$/;
 /** Hetzner volume size limits, GB. */
 export const VOLUME_SIZE_GB = { min: 10, max: 10240 } as const;
-/** Tailscale auth keys live at most 90 days. */
-const KEY_EXPIRY_SECONDS = { min: 300, max: 7_776_000 } as const;
+/**
+ * A host's auth key is minted for one boot and used by cloud-init within minutes: a day is ample,
+ * and a leaked key is worthless after it (Tailscale would allow 90 days).
+ */
+export const TAILNET_KEY_EXPIRY_SECONDS = { min: 300, max: 86_400 } as const;
 const RESERVED_RAILS_ENVS = ["development", "test"];
 const TLS_MODES: readonly TlsMode[] = ["acme", "tunnel"];
 const SOLID_QUEUE_MODES: readonly SolidQueueMode[] = ["puma", "container"];
@@ -439,7 +442,7 @@ export function parseConfig(raw: RawConfig, stackName: string): ParseResult {
             problems.add(`tailscaleTags[${i}]`, `${show(tag)} is listed twice`);
         }
     });
-    const keyExpiry = read.has("tailscaleKeyExpiry") ? read.integer("tailscaleKeyExpiry", KEY_EXPIRY_SECONDS) : defaultOf("tailscaleKeyExpiry");
+    const keyExpiry = read.has("tailscaleKeyExpiry") ? read.integer("tailscaleKeyExpiry", TAILNET_KEY_EXPIRY_SECONDS) : defaultOf("tailscaleKeyExpiry");
 
     const r2Location = read.oneOf("r2Location", R2_LOCATIONS);
     const r2Jurisdiction = read.oneOf("r2Jurisdiction", R2_JURISDICTIONS) ?? (read.has("r2Jurisdiction") ? undefined : defaultOf("r2Jurisdiction"));

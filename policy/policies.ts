@@ -8,6 +8,7 @@ import * as hcloud from "@pulumi/hcloud";
 import { ResourceValidationArgs, ResourceValidationPolicy, Secret, StackValidationPolicy, validateResourceOfType } from "@pulumi/policy";
 import * as tailscale from "@pulumi/tailscale";
 import { TAILSCALE_UDP_PORT } from "../components/hosts";
+import { TAILNET_KEY_EXPIRY_SECONDS } from "../config/parse";
 import { commandLinesHoldNoSecret, serverBehindStackFirewall, SECRET_LOOKING } from "./stack-policies";
 
 export { SECRET_LOOKING };
@@ -22,7 +23,7 @@ export const stackOf = (urn: string): string => urn.split(":")[2]?.split("::")[0
  * tailscaleKeyExpiry). A day leaves room for a slow first boot; anything longer only lengthens the
  * time a leaked user-data joins a machine to the tailnet.
  */
-export const MAX_TAILNET_KEY_EXPIRY_SECONDS = 86_400;
+export const MAX_TAILNET_KEY_EXPIRY_SECONDS = TAILNET_KEY_EXPIRY_SECONDS.max;
 
 /** Hetzner firewall protocols that carry no port: tunnels (GRE, ESP) and ICMP. */
 const TUNNEL_PROTOCOLS = new Set(["gre", "esp"]);

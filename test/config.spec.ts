@@ -365,6 +365,11 @@ const BAD_CONFIGS: { name: string; stack?: string; overrides: Record<string, str
         expected: ['rails-stack:litestreamDatabases[0]: unknown database "jobs"; allowed: primary, queue, cache, cable'],
     },
     {
+        name: "an auth key valid for longer than a day",
+        overrides: { tailscaleKeyExpiry: "7776000" },
+        expected: ["rails-stack:tailscaleKeyExpiry: 7776000 is out of range; allowed: 300 to 86400"],
+    },
+    {
         name: "snapshot interval that is not a duration",
         overrides: { litestreamSnapshotInterval: "daily" },
         expected: ['rails-stack:litestreamSnapshotInterval: "daily" is not a positive duration; use e.g. 12h, 24h'],
