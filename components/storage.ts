@@ -6,7 +6,7 @@ import * as cloudflare from "@pulumi/cloudflare";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import type { R2Jurisdiction, Settings } from "../config/settings";
-import { r2TokenName } from "../lib/naming";
+import { r2Endpoint, r2TokenName } from "../lib/naming";
 import { R2_EMPTY_COMMAND, R2_EMPTY_ENV } from "../lib/s3";
 import { activeStorageSettings, ActiveStorageSettings, renderActiveStorage } from "../renderers/active-storage";
 import { renderLitestream } from "../renderers/litestream";
@@ -24,11 +24,6 @@ export const R2_BUCKET_ITEM_WRITE = "2efd5506f9c8494dacb1fa10a3e7d5b6";
 const ABORT_MULTIPART_AFTER_SECONDS = 24 * 3600;
 
 type StorageSettings = Pick<Settings, "app" | "stack" | "kind" | "protect" | "railsEnv" | "hostnames" | "storage" | "cloudflare">;
-
-/** R2's S3 endpoint; jurisdictional buckets answer only on their own host. */
-export function r2Endpoint(accountId: string, jurisdiction: R2Jurisdiction): string {
-    return jurisdiction === "default" ? `https://${accountId}.r2.cloudflarestorage.com` : `https://${accountId}.${jurisdiction}.r2.cloudflarestorage.com`;
-}
 
 /** The token-policy resource key of one bucket. */
 export function r2BucketResource(accountId: string, jurisdiction: R2Jurisdiction, bucket: string): string {

@@ -10,7 +10,7 @@ import { parseConfig } from "../config/parse";
 import { PROJECT_ROOT } from "../lib/project";
 import { ACTIVE_STORAGE_SERVICE } from "../renderers/active-storage";
 import { KAMAL_SECRET_ENV } from "../renderers/kamal";
-import { renderLitestream } from "../renderers/litestream";
+import { litestreamInput, renderLitestream } from "../renderers/litestream";
 import { checkApp, DoctorExpectations } from "./doctor/check";
 import { AppFiles, atCommit, commitOf, workingTree } from "./doctor/files";
 import { checkKamalVersion } from "./doctor/kamal";
@@ -82,11 +82,7 @@ function kamalOf(appDir: string, given?: string): Deployment["kamal"] {
 /** The user's form: expectations rendered from the stack's config, as the offline plan reads it. */
 async function fromStack(stack: string, appDirFlag: string | undefined, io: DoctorIo): Promise<Target> {
     // Loaded here only: they pull in Pulumi, which the deploy step's form does without.
-    const [{ stackConfigFromFiles }, { r2Endpoint }, { readCheckoutCommit, resolveAppVersion }] = await Promise.all([
-        import("../plan/run"),
-        import("../components/storage"),
-        import("../lib/app-checkout"),
-    ]);
+    const [{ stackConfigFromFiles }, { readCheckoutCommit, resolveAppVersion }] = await Promise.all([import("../plan/run"), import("../lib/app-checkout")]);
     const source = stackConfigFromFiles(PROJECT_ROOT, stack);
     const parsed = parseConfig(source, stack);
     if (!parsed.ok) {
@@ -94,13 +90,7 @@ async function fromStack(stack: string, appDirFlag: string | undefined, io: Doct
         return 2;
     }
     const { settings } = parsed;
-    const litestreamYaml = renderLitestream({
-        railsEnv: settings.railsEnv,
-        stack: settings.stack,
-        bucket: settings.storage.backupsBucket,
-        endpoint: r2Endpoint(settings.cloudflare.accountId, settings.storage.jurisdiction),
-        databases: settings.storage.litestream,
-    });
+    const litestreamYaml = renderLitestream(litestreamInput(settings));
     // The configured checkout is relative to the project; one given on the command line, to the cwd.
     const appDir = appDirFlag === undefined ? path.resolve(PROJECT_ROOT, settings.deploy.appDir) : path.resolve(appDirFlag);
     const expect: DoctorExpectations = { railsEnv: settings.railsEnv, litestreamYaml, activeStorageService: ACTIVE_STORAGE_SERVICE, service: settings.app };

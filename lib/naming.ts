@@ -2,7 +2,7 @@
 // pr-<n> stacks never collide. Lengths: app ≤ 20 and stack ≤ 10 ("production", "pr-999999"), so
 // the server name "<app>-<stack>-web-1" is at most 37 chars: inside Hetzner's and Tailscale's
 // 63-char hostname label.
-import type { Settings } from "../config/settings";
+import type { R2Jurisdiction, Settings } from "../config/settings";
 
 type Naming = Pick<Settings, "app" | "stack">;
 
@@ -48,4 +48,9 @@ export function sshKeyName(s: Naming): string {
 /** "<app>-<stack>-r2": the stack's bucket-scoped R2 API token, as the Cloudflare dashboard lists it. */
 export function r2TokenName(s: Naming): string {
     return `${stackPrefix(s)}-r2`;
+}
+
+/** R2's S3 endpoint; jurisdictional buckets answer only on their own host. */
+export function r2Endpoint(accountId: string, jurisdiction: R2Jurisdiction): string {
+    return jurisdiction === "default" ? `https://${accountId}.r2.cloudflarestorage.com` : `https://${accountId}.${jurisdiction}.r2.cloudflarestorage.com`;
 }

@@ -1,7 +1,8 @@
 // Litestream's configuration: a pure function of plain data, so the file the Kamal accessory ships
 // is the same bytes the offline plan writes and the tests feed to the real binary.
 import * as YAML from "yaml";
-import { DATABASE_NAMES, DatabaseName, Replication } from "../config/settings";
+import { DATABASE_NAMES, DatabaseName, Replication, Settings } from "../config/settings";
+import { r2Endpoint } from "../lib/naming";
 import { STORAGE_CONTAINER_PATH } from "../lib/paths";
 
 /** The Litestream release this file format targets (v0.3: `replicas:` list, generations). */
@@ -93,3 +94,12 @@ export function renderLitestream(input: LitestreamInput): string {
     doc.commentBefore = ` Litestream ${LITESTREAM_VERSION}. Credentials come from ${LITESTREAM_ENV.accessKeyId} / ${LITESTREAM_ENV.secretAccessKey}.`;
     return doc.toString();
 }
+
+/** The renderer's input for a stack, from its settings alone (what the offline tools render). */
+export const litestreamInput = (settings: Pick<Settings, "railsEnv" | "stack" | "storage" | "cloudflare">): LitestreamInput => ({
+    railsEnv: settings.railsEnv,
+    stack: settings.stack,
+    bucket: settings.storage.backupsBucket,
+    endpoint: r2Endpoint(settings.cloudflare.accountId, settings.storage.jurisdiction),
+    databases: settings.storage.litestream,
+});

@@ -5,7 +5,7 @@
 import * as dgram from "dgram";
 import * as path from "path";
 
-/** R2's S3 hosts (renderers/storage: r2Endpoint): the stand-ins answer these, and only these. */
+/** R2's S3 hosts (lib/naming.ts: r2Endpoint): the stand-ins answer these, and only these. */
 export const R2_DOMAIN = ".r2.cloudflarestorage.com";
 export interface OutsideWorld {
     /** This machine's address on the link: DNS and S3 listen here. */
