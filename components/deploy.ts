@@ -14,12 +14,12 @@ import { LITESTREAM_ENV } from "../renderers/litestream";
 
 /** Stored in state; Pulumi runs it from the project directory. */
 export const DEPLOY_COMMAND = "bash deploy/kamal-deploy.sh";
-/** How long a new host may take to answer over SSH and finish cloud-init (apt upgrade included). */
+/** How long a new host may take to join the tailnet, answer over SSH and finish cloud-init (apt upgrade included). */
 export const HOST_WAIT_SECONDS = 1200;
 /** The tunnel token's variable: a secret of the deploy step itself, not of Kamal. */
 export const TUNNEL_TOKEN_ENV = "RAILS_STACK_TUNNEL_TOKEN";
 
-/** The host as the deploy step reaches it: its tailnet name, Tailscale SSH on port 22. */
+/** The host as the deploy step reaches it: its name (verified through Tailscale), Tailscale SSH on port 22. */
 export const deployTarget = (settings: Pick<Settings, "app" | "stack">): DeployTarget => ({ host: hostName(settings), sshPort: 22 });
 
 /** The version the deploy step gets, or "" with the reason in RAILS_STACK_VERSION_PROBLEM. */
@@ -32,7 +32,7 @@ const versionEnv = (version: AppVersion): Record<string, string> =>
  * runs again only when something it deploys changes.
  */
 export function deployEnvironment(
-    settings: Pick<Settings, "app" | "stack" | "railsEnv" | "deploy">,
+    settings: Pick<Settings, "app" | "stack" | "railsEnv" | "deploy" | "tailscale">,
     set: KamalSet,
     version: AppVersion,
     target: DeployTarget,
@@ -46,6 +46,7 @@ export function deployEnvironment(
         ...versionEnv(version),
         RAILS_STACK_BUILD: String(settings.deploy.buildImage),
         RAILS_STACK_HOST: target.host,
+        RAILS_STACK_HOST_TAGS: settings.tailscale.tags.join(","),
         RAILS_STACK_WAIT_SECONDS: String(HOST_WAIT_SECONDS),
         RAILS_STACK_BOOTSTRAP_REPORT: BOOTSTRAP_REPORT,
         RAILS_STACK_TUNNEL_TOKEN_FILE: TUNNEL_TOKEN_IN_HOME,

@@ -1,8 +1,10 @@
 #!/bin/bash
 # The deploy step of `pulumi up` (components/deploy.ts runs it; docs/deploy.md explains it): writes
 # the stack's rendered Kamal set into a per-stack directory outside the app's checkout, checks the
-# app (deploy/doctor.ts), waits until the host answers over SSH and cloud-init has finished, runs
-# `kamal setup` from the app's checkout, and reboots an accessory whose settings changed.
+# app (deploy/doctor.ts), finds the host the way Tailscale knows it (name, tags, SSH host keys:
+# deploy/host-identity.ts), waits until it answers over SSH and cloud-init has finished, restores
+# any replicated database its volume lacks, runs `kamal setup` from the app's checkout, and reboots
+# an accessory whose settings changed.
 #
 # Everything arrives in the environment (set by the Command from the stack config):
 #   RAILS_STACK_STACK, RAILS_STACK_SERVICE, RAILS_STACK_RAILS_ENV  destination, Kamal service, RAILS_ENV
@@ -10,8 +12,9 @@
 #   RAILS_STACK_VERSION        the image tag; empty when it could not be resolved, then
 #   RAILS_STACK_VERSION_PROBLEM  says why
 #   RAILS_STACK_BUILD          true: Kamal builds and pushes; false: it only pulls
-#   RAILS_STACK_HOST           the host (its SSH user and port are in the set's ssh_config)
-#   RAILS_STACK_WAIT_SECONDS   how long the host may take to answer and finish cloud-init
+#   RAILS_STACK_HOST           the host's name (its SSH user and port are in the set's ssh_config)
+#   RAILS_STACK_HOST_TAGS      the tailnet tags the host must carry (comma-separated)
+#   RAILS_STACK_WAIT_SECONDS   how long the host may take to join, answer and finish cloud-init
 #   RAILS_STACK_BOOTSTRAP_REPORT  the host's per-step bootstrap report, shown when cloud-init failed
 #   RAILS_STACK_TUNNEL_TOKEN   the tunnel's connector token (secret), written on the host to
 #   RAILS_STACK_TUNNEL_TOKEN_FILE  (relative to the deploy user's home), where cloudflared reads it
@@ -21,7 +24,8 @@
 # and, from the deployer's own environment (never stored in Pulumi state):
 #   RAILS_STACK_KAMAL          Kamal's executable (default: the app's bin/kamal)
 #   RAILS_STACK_STATE_DIR      where the per-stack directories live (default ~/.local/state/rails-stack)
-# Secret values stay in the environment: never on a command line, never printed.
+# Secret values stay in the environment: never on a command line, never printed. Kamal's own output
+# goes to <set>/kamal.log; stdout is a short summary (the Command keeps it in the Pulumi state).
 # Written for bash 3.2 too (macOS): no empty array is expanded bare under `set -u`.
 set -euo pipefail
 
@@ -32,7 +36,7 @@ fail() {
 }
 
 for name in RAILS_STACK_STACK RAILS_STACK_SERVICE RAILS_STACK_RAILS_ENV RAILS_STACK_APP_DIR RAILS_STACK_BUILD \
-    RAILS_STACK_HOST RAILS_STACK_WAIT_SECONDS RAILS_STACK_FILES RAILS_STACK_BOOTSTRAP_REPORT RAILS_STACK_TUNNEL_TOKEN_FILE; do
+    RAILS_STACK_HOST RAILS_STACK_HOST_TAGS RAILS_STACK_WAIT_SECONDS RAILS_STACK_FILES RAILS_STACK_BOOTSTRAP_REPORT RAILS_STACK_TUNNEL_TOKEN_FILE; do
     [ -n "${!name:-}" ] || fail "$name is not set (run this script through the stack's deploy Command)"
 done
 stack="$RAILS_STACK_STACK"
@@ -65,6 +69,12 @@ kamal="${RAILS_STACK_KAMAL:-$app_dir/bin/kamal}"
 [ -x "$kamal" ] || fail "Kamal not found at $kamal: add it to the app (bundle binstubs kamal) or set RAILS_STACK_KAMAL to its executable"
 for name in ${RAILS_STACK_SECRET_NAMES:-} RAILS_STACK_TUNNEL_TOKEN; do
     [ -n "${!name:-}" ] || fail "secret $name is empty in the deploy step's environment"
+    # Kamal reads its secrets file with dotenv, which (3.1.8 and older) runs a $(...) it finds in a
+    # substituted value; a newline would cut the value short. Refused before anything leaves.
+    # shellcheck disable=SC2016 # the literal characters $(
+    case "${!name}" in
+    *'$('* | *'`'* | *$'\n'*) fail "secret $name contains \$(, a backtick or a newline, which Kamal's secrets file would run or cut (dotenv); set a value without them" ;;
+    esac
 done
 
 # --- The rendered set, in a per-stack directory outside the app's checkout ----------------------
@@ -90,23 +100,42 @@ mv "$dir.new" "$dir"
 log "wrote the Kamal set of $stack to $dir"
 
 # --- The app itself: every problem at once, before anything changes ------------------------------
-node "$project/launch.js" deploy/doctor-cli --app-dir "$app_dir" --rails-env "$RAILS_STACK_RAILS_ENV" --litestream "$dir/litestream.yml" --kamal-config "$dir/deploy.yml" --version "$version" --build "$RAILS_STACK_BUILD" --kamal "$kamal" ||
+node "$project/launch.js" deploy/doctor-cli --app-dir "$app_dir" --rails-env "$RAILS_STACK_RAILS_ENV" --litestream "$dir/litestream.yml" --kamal-config "$dir/deploy.yml" --version "$version" --build "$RAILS_STACK_BUILD" --kamal "$kamal" >&2 ||
     fail "the app in $app_dir is not ready for RAILS_ENV=$RAILS_STACK_RAILS_ENV (problems above; npm run doctor -- --stack $stack)"
 
-# --- The host ------------------------------------------------------------------------------------
-# User, port and host-key policy come from the set's ssh_config, which Kamal reads too.
+# --- The host: the device Tailscale vouches for, then SSH ----------------------------------------
+started=$SECONDS
+# Waits until Tailscale shows the host online with the stack's tags, pins its SSH host keys and
+# prints its tailnet address; a device that only claims the name gets nothing (it exits non-zero).
+address="$(node "$project/launch.js" deploy/host-identity --host "$host" --tags "$RAILS_STACK_HOST_TAGS" \
+    --known-hosts "$dir/known_hosts" --wait "$RAILS_STACK_WAIT_SECONDS")" || exit 1
+# Kamal (ssh.config) and every ssh here read this file: the rendered ssh_config plus what was verified.
+{
+    printf '# Written by the deploy step: the device Tailscale verified as %s (deploy/host-identity.ts).\n' "$host"
+    printf 'Include "%s"\n' "$dir/ssh_config"
+    printf 'Host %s\n  HostName %s\n  UserKnownHostsFile "%s"\n' "$host" "$address" "$dir/known_hosts"
+} >"$dir/ssh_identity"
+log "$host is tailnet device $address with tags $RAILS_STACK_HOST_TAGS; its SSH host key is pinned"
+
+# One SSH connection for all of the step's own commands (and the pre-deploy hook's).
+ssh_options=(-F "$dir/ssh_identity" -o BatchMode=yes -o ConnectTimeout=10 -o ControlMaster=auto -o "ControlPath=$dir/cm" -o ControlPersist=120)
 on_host() {
     local words
     printf -v words '%q ' "$@"
-    ssh -F "$dir/ssh_config" -o BatchMode=yes -o ConnectTimeout=10 "$host" "$words"
+    # shellcheck disable=SC2029 # quoted above for the remote shell
+    ssh "${ssh_options[@]}" "$host" "$words"
 }
+trap 'ssh "${ssh_options[@]}" -O exit "$host" >/dev/null 2>&1 || true' EXIT
 
 wait_for_host() {
-    local deadline=$((SECONDS + RAILS_STACK_WAIT_SECONDS)) interval="${RAILS_STACK_WAIT_INTERVAL:-5}"
-    log "waiting for $host to answer over SSH (up to ${RAILS_STACK_WAIT_SECONDS}s)"
-    until on_host true 2>/dev/null; do
+    local deadline=$((started + RAILS_STACK_WAIT_SECONDS)) interval="${RAILS_STACK_WAIT_INTERVAL:-5}"
+    log "waiting for $host to answer over SSH"
+    until on_host true 2>"$dir/ssh.err"; do
+        if grep -q "Host key verification failed" "$dir/ssh.err"; then
+            fail "the SSH host key of $address is not the one Tailscale reports for $host: refusing to send it anything"
+        fi
         [ "$SECONDS" -lt "$deadline" ] ||
-            fail "host $host did not answer over SSH within ${RAILS_STACK_WAIT_SECONDS}s: is this machine on the tailnet, and does the tailnet policy let it in as deploy? (docs/deploy.md)"
+            fail "host $host did not answer over SSH within ${RAILS_STACK_WAIT_SECONDS}s ($(tail -n 1 "$dir/ssh.err")): does the tailnet policy let this machine in as deploy? (docs/deploy.md)"
         sleep "$interval"
     done
     local remaining=$((deadline - SECONDS)) status=0
@@ -141,6 +170,38 @@ deliver_tunnel_token() {
 }
 deliver_tunnel_token
 
+# The accessories' secret names, by accessory name.
+accessory_secrets() {
+    local name container digest secrets
+    while read -r name container digest secrets; do
+        if [ "$name" = "$1" ]; then printf '%s\n' "$secrets"; fi
+    done <<<"${RAILS_STACK_ACCESSORIES:-}"
+}
+
+# Before anything boots: every replicated database the volume lacks comes back from its replica
+# (deploy/restore-databases.sh, on the host, with Litestream's own image and credentials on stdin).
+restored=""
+restore_databases() {
+    local remote=".rails-stack/$RAILS_STACK_SERVICE-$stack" report kind file when secret
+    # shellcheck disable=SC2016 # expanded by the host's shell
+    tar -C "$dir" -cf - litestream.yml restore | on_host sh -c 'mkdir -p "$1" && tar -xf - -C "$1"' sh "$remote" ||
+        fail "could not send the restore script to $host"
+    report="$(
+        for secret in $(accessory_secrets litestream); do printf '%s=%s\n' "$secret" "${!secret}"; done |
+            on_host bash "$remote/restore/restore-databases.sh"
+    )" || fail "restoring the databases on $host failed (Litestream's output is above); nothing was started on the volume"
+    while read -r kind file when; do
+        case "$kind" in
+        restored)
+            log "restored $file from its replica (last written $when)"
+            restored="$restored $file@$when"
+            ;;
+        fresh) log "$file has no replica yet: it starts empty (a first deploy)" ;;
+        esac
+    done <<<"$report"
+}
+restore_databases
+
 # Accessories that exist before `kamal setup` are skipped by it: remember which, to reboot those
 # whose settings changed. One that setup boots fresh already runs the new settings.
 existing_accessories=()
@@ -149,25 +210,36 @@ while read -r name container _; do
     if on_host docker container inspect "$container" >/dev/null 2>&1; then existing_accessories+=("$name"); fi
 done <<<"${RAILS_STACK_ACCESSORIES:-}"
 
+# Kamal's whole output goes to its log; its headlines (unindented lines) to stderr, live.
 kamal_run() {
-    (cd "$app_dir" && RAILS_STACK_KAMAL_DIR="$dir" "$kamal" "$@" -c "$dir/deploy.yml" -d "$stack")
+    local status
+    set +e
+    (cd "$app_dir" && RAILS_STACK_KAMAL_DIR="$dir" "$kamal" "$@" -c "$dir/deploy.yml" -d "$stack") 2>&1 |
+        tee -a "$dir/kamal.log" | { grep --line-buffered -v '^[[:space:]]' || true; } >&2
+    status=${PIPESTATUS[0]}
+    set -e
+    return "$status"
 }
 
 # --- Kamal ---------------------------------------------------------------------------------------
 # `kamal setup` is safe to re-run (server bootstrap only checks Docker; existing accessories are
 # skipped), so the same command serves the first deploy and every later one.
-log "kamal setup of $RAILS_STACK_SERVICE $version on $host (RAILS_ENV=$RAILS_STACK_RAILS_ENV)"
+log "kamal setup of $RAILS_STACK_SERVICE $version on $host (RAILS_ENV=$RAILS_STACK_RAILS_ENV); Kamal's output: $dir/kamal.log"
+kamal_started=$SECONDS
 status=0
-kamal_run setup --version "$version" ${push_flags[@]+"${push_flags[@]}"} 2>&1 | tee "$dir/kamal.log" || status=${PIPESTATUS[0]}
+kamal_run setup --version "$version" ${push_flags[@]+"${push_flags[@]}"} || status=$?
+kamal_seconds=$((SECONDS - kamal_started))
 if [ "$status" -ne 0 ]; then
+    tail -n 40 "$dir/kamal.log" >&2
     if grep -q "Deploy lock found" "$dir/kamal.log"; then
         log "a deploy lock is held on $host: if no other deploy is running, release it with"
         log "  (cd $app_dir && RAILS_STACK_KAMAL_DIR=$dir $kamal lock release -c $dir/deploy.yml -d $stack)"
     fi
-    log "error: kamal setup failed with exit code $status (its output is above and in $dir/kamal.log)"
+    log "error: kamal setup failed with exit code $status (the end of its output is above; all of it in $dir/kamal.log)"
     exit "$status"
 fi
 
+rebooted=""
 while read -r name container digest secrets; do
     [ -n "$name" ] || continue
     fingerprint="$(
@@ -178,10 +250,15 @@ while read -r name container digest secrets; do
     stored="$(on_host cat ".rails-stack/$RAILS_STACK_SERVICE-$stack/$name.fingerprint" 2>/dev/null)" || stored=""
     if [[ " ${existing_accessories[*]:-} " == *" $name "* && "$stored" != "$fingerprint" ]]; then
         log "the settings of accessory $name changed: rebooting $container"
-        kamal_run accessory reboot "$name" || fail "kamal accessory reboot $name failed"
+        kamal_run accessory reboot "$name" || fail "kamal accessory reboot $name failed (its output: $dir/kamal.log)"
+        rebooted="$rebooted $name"
     fi
     on_host mkdir -p ".rails-stack/$RAILS_STACK_SERVICE-$stack"
     printf '%s\n' "$fingerprint" | on_host tee ".rails-stack/$RAILS_STACK_SERVICE-$stack/$name.fingerprint" >/dev/null
 done <<<"${RAILS_STACK_ACCESSORIES:-}"
 
 log "$RAILS_STACK_SERVICE $version runs on $host with RAILS_ENV=$RAILS_STACK_RAILS_ENV"
+# The summary the Command keeps (stdout): what runs where, and what changed beside the app.
+echo "deployed $RAILS_STACK_SERVICE $version to $host ($address) with RAILS_ENV=$RAILS_STACK_RAILS_ENV in $((SECONDS - started))s (Kamal: ${kamal_seconds}s)"
+echo "restored from replicas:${restored:- nothing}"
+echo "accessories rebooted:${rebooted:- none}"

@@ -19,8 +19,10 @@ remote=(docker run --rm --interactive --network none --user "$APP_UID:$APP_UID"
     -s -- "$STORAGE_CONTAINER_PATH" "$PRIMARY_DATABASE" "$BACKUPS_KEPT" "$KAMAL_VERSION")
 printf -v remote_command '%q ' "${remote[@]}"
 
-# User, port and host-key policy come from the set's ssh_config, as for Kamal itself.
-if ! ssh -F "$here/../ssh_config" -o BatchMode=yes -o ConnectTimeout=20 "$BACKUP_HOST" "$remote_command" <"$here/db-backup.sh"; then
+# The host as the deploy step verified it (ssh_identity: address, pinned host key), as for Kamal
+# itself; through the step's shared connection when it is open.
+if ! ssh -F "$here/../ssh_identity" -o BatchMode=yes -o ConnectTimeout=20 -o ControlMaster=auto -o "ControlPath=$here/../cm" -o ControlPersist=120 \
+    "$BACKUP_HOST" "$remote_command" <"$here/db-backup.sh"; then
     echo "pre-deploy: copying $PRIMARY_DATABASE on $BACKUP_HOST failed; the deploy stops before anything changed" >&2
     exit 1
 fi

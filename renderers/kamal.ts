@@ -4,7 +4,7 @@
 // config/deploy.yml and .kamal/ are neither read nor touched. See docs/deploy.md.
 import { createHash } from "crypto";
 import * as YAML from "yaml";
-import type { Settings, SolidQueueMode, TlsMode } from "../config/settings";
+import { DATABASE_NAMES, Settings, SolidQueueMode, TlsMode } from "../config/settings";
 import { APP_UID, DEPLOY_USER, PROXY_BIND_IP, STORAGE_CONTAINER_PATH, STORAGE_HOST_PATH } from "../lib/paths";
 import { projectFile } from "../lib/project";
 import { shellEnv } from "../lib/shell-env";
@@ -34,7 +34,7 @@ export const KAMAL_SECRET_ENV = {
 
 /** Where the deploy step finds the stack's host. */
 export interface DeployTarget {
-    /** The host's name as Kamal and SSH reach it: its tailnet (MagicDNS) name. */
+    /** The host's name: its server name and tailnet hostname, as Kamal and SSH name it. */
     readonly host: string;
     readonly sshPort: number;
 }
@@ -57,11 +57,13 @@ export interface KamalInput {
     readonly activeStorage: ActiveStorageSettings;
     /** The rendered litestream.yml (renderers/litestream.ts). */
     readonly litestream: string;
+    /** File names of the databases Litestream replicates: the ones a host restores when its volume lacks them. */
+    readonly replicatedDatabases: readonly string[];
 }
 
 /** The renderer's input from the stack settings and what only exists at run time. */
 export function kamalInput(
-    settings: Pick<Settings, "app" | "stack" | "railsEnv" | "hostnames" | "cloudflare" | "registry" | "deploy">,
+    settings: Pick<Settings, "app" | "stack" | "railsEnv" | "hostnames" | "cloudflare" | "registry" | "deploy" | "storage">,
     runtime: { readonly target: DeployTarget; readonly activeStorage: ActiveStorageSettings; readonly litestream: string },
 ): KamalInput {
     return {
@@ -73,6 +75,7 @@ export function kamalInput(
         registry: settings.registry,
         solidQueue: settings.deploy.solidQueue,
         backupsKept: settings.deploy.backupsKept,
+        replicatedDatabases: DATABASE_NAMES.filter((db) => settings.storage.litestream[db]).map((db) => databaseFiles(settings.railsEnv)[db]),
         ...runtime,
     };
 }
@@ -104,6 +107,18 @@ export const KAMAL_FILES = {
     preDeployHook: "hooks/pre-deploy",
     backupSettings: "hooks/pre-deploy.env",
     backupScript: "hooks/db-backup.sh",
+    restoreScript: "restore/restore-databases.sh",
+    restoreSettings: "restore/restore-databases.env",
+} as const;
+
+/**
+ * Files the deploy step writes beside the set at run time, from what Tailscale says about the host
+ * (deploy/host-identity.ts): its address and SSH host keys. Not part of the rendered set.
+ */
+export const RUNTIME_FILES = {
+    /** OpenSSH config: includes ssh_config, adds the verified address and known_hosts. Kamal and `ssh -F` read it. */
+    sshIdentity: "ssh_identity",
+    knownHosts: "known_hosts",
 } as const;
 
 /** The accessory running Litestream beside the app. */
@@ -162,7 +177,7 @@ function baseConfig(input: KamalInput): Record<string, unknown> {
         builder: { arch: "arm64" },
         // The OpenSSH config file the deploy step and the hook use too (`ssh -F`). Kamal passes its
         // own user and port (default 22) to net-ssh, which override the file's: so they are here too.
-        ssh: { user: DEPLOY_USER, port: input.target.sshPort, config: [inKamalDir(KAMAL_FILES.sshConfig)] },
+        ssh: { user: DEPLOY_USER, port: input.target.sshPort, config: [inKamalDir(RUNTIME_FILES.sshIdentity)] },
         volumes: [volumeMapping],
         asset_path: ASSET_PATH,
         secrets_path: inKamalDir("secrets"),
@@ -226,22 +241,36 @@ function renderSecrets(stack: string, names: readonly string[]): string {
 }
 
 /**
- * How Kamal (net-ssh reads OpenSSH config) and the deploy step reach the host: over the tailnet, as
- * the deploy user, through Tailscale SSH, which authenticates by tailnet identity (the `none`
- * method), so no key is configured. Host keys are not pinned: WireGuard already authenticates the
- * host, and a replaced host comes with a new SSH host key that would otherwise fail every deploy.
+ * How Kamal (net-ssh reads OpenSSH config) and the deploy step reach the host: as the deploy user,
+ * through Tailscale SSH (tailnet identity, so no key). The connection goes through the deployer's
+ * own Tailscale client (`tailscale nc`), so the deployer needs neither MagicDNS nor a tun device;
+ * the address is the one Tailscale verified, and the host key must be the one Tailscale reports for
+ * that device, pinned under the host's name (RUNTIME_FILES: the step writes both before any SSH).
  */
 function renderSshConfig(input: KamalInput): string {
     return [
-        `# SSH to the host of stack ${input.stack}, for Kamal (ssh.config) and the deploy step (ssh -F).`,
+        `# SSH to the host of stack ${input.stack}, for Kamal and the deploy step, through ${RUNTIME_FILES.sshIdentity}`,
+        "# (which adds the verified HostName and known_hosts); docs/deploy.md, \"The host's identity\".",
         `Host ${input.target.host}`,
         `  User ${DEPLOY_USER}`,
         `  Port ${input.target.sshPort}`,
-        "  StrictHostKeyChecking no",
-        "  UserKnownHostsFile /dev/null",
+        "  ProxyCommand tailscale nc %h %p",
+        `  HostKeyAlias ${input.target.host}`,
+        "  StrictHostKeyChecking yes",
         "  LogLevel ERROR",
         "",
     ].join("\n");
+}
+
+/** What the host-side restore script needs (deploy/restore-databases.sh, sourced there). */
+function renderRestoreSettings(input: KamalInput): string {
+    return shellEnv({
+        IMAGE: LITESTREAM_IMAGE,
+        APP_UID: String(APP_UID),
+        STORAGE_HOST_PATH,
+        STORAGE_CONTAINER_PATH,
+        DATABASES: input.replicatedDatabases.join(" "),
+    });
 }
 
 /** Settings of the pre-deploy hook, sourced by it: where the primary database is and how many copies to keep. */
@@ -274,6 +303,8 @@ export function renderKamalSet(input: KamalInput): KamalSet {
         [KAMAL_FILES.preDeployHook]: projectFile("deploy/pre-deploy.sh"),
         [KAMAL_FILES.backupSettings]: renderBackupSettings(input),
         [KAMAL_FILES.backupScript]: projectFile("deploy/db-backup.sh"),
+        [KAMAL_FILES.restoreScript]: projectFile("deploy/restore-databases.sh"),
+        [KAMAL_FILES.restoreSettings]: renderRestoreSettings(input),
     };
     const litestream = litestreamAccessory(input);
     return {

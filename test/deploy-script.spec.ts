@@ -18,12 +18,16 @@ const SCRIPT = path.join(ROOT, DEPLOY_COMMAND.split(" ")[1]);
  */
 const FAKE_SSH = `#!/bin/bash
 set -u
+# The step closes its shared connection (ssh -O exit) at the end: nothing to do here.
+for arg in "$@"; do [ "$arg" = -O ] && exit 0; done
+printf '%s\\n' "$*" | grep -o -- '-F [^ ]*' >>"$FAKE_LOG/ssh-config.log"
 cmd="\${@: -1}"
 host="\${@: -2:1}"
 printf '%s %s\\n' "$host" "$cmd" >>"$FAKE_LOG/ssh.log"
 eval "set -- $cmd"
 case "$1" in
 true)
+    if [ "\${FAKE_HOSTKEY_MISMATCH:-0}" = 1 ]; then echo "Host key verification failed." >&2; exit 255; fi
     n=$(($(cat "$FAKE_LOG/attempts" 2>/dev/null || echo 0) + 1))
     echo "$n" >"$FAKE_LOG/attempts"
     [ "$n" -gt "\${FAKE_UP_AFTER:-0}" ] || exit 255 ;;
@@ -50,16 +54,47 @@ if [ "$1" = version ]; then echo "\${FAKE_KAMAL_VERSION:-2.12.0}"; exit 0; fi
 } >>"$FAKE_LOG/kamal.log"
 [ -f "$RAILS_STACK_KAMAL_DIR/deploy.yml" ] || { echo "fake kamal: no deploy.yml" >&2; exit 98; }
 if [ "\${FAKE_KAMAL_LOCK:-0}" = 1 ]; then echo "  ERROR (Kamal::Cli::LockError): Deploy lock found. Run 'kamal lock help' for more information"; exit 1; fi
+echo "  INFO [0f3a] Running docker run on shop-staging-web-1"
 echo "fake kamal: $1 done"
 exit "\${FAKE_KAMAL_EXIT:-0}"
 `;
 
+/**
+ * The host's Docker as the restore script uses it (docker run of Litestream's image): records its
+ * arguments; \`generations\` lists nothing and \`restore -if-replica-exists\` finds no replica,
+ * as for a stack's first deploy. The rehearsal runs the real Litestream.
+ */
+const FAKE_DOCKER = `#!/bin/bash
+printf '%s\\n' "$*" >>"$FAKE_LOG/docker.log"
+case "$*" in
+*" generations "*) echo "name  generation  lag  start  end" ;;
+*" restore "*) echo "no matching backups found" >&2 ;;
+esac
+`;
+
+/** What Tailscale tells the deployer (ipnstate.Status): the host online, with the stack's tag. */
+const tailnetStatus = (peers: object[]) => JSON.stringify({ BackendState: "Running", Peer: Object.fromEntries(peers.map((p, i) => [`nodekey:${i}`, p])) });
+const HOST_PEER = {
+    ID: "nHOST",
+    HostName: "shop-staging-web-1",
+    DNSName: "shop-staging-web-1.tail1234.ts.net.",
+    TailscaleIPs: ["100.64.0.7", "fd7a:115c:a1e0::7"],
+    Tags: ["tag:rails-host"],
+    Online: true,
+    sshHostKeys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKeyOfTheRealHost"],
+};
+
 interface Run {
     status: number | null;
+    stdout: string;
     output: string;
     seconds: number;
     ssh: string[];
+    /** The -F of every ssh call. */
+    sshConfigs: string[];
     kamal: string[];
+    /** The host's docker calls made by the restore script. */
+    docker: string[];
 }
 
 describe("deploy script with recording stand-ins", function () {
@@ -86,6 +121,10 @@ describe("deploy script with recording stand-ins", function () {
         commit = git("rev-parse", "HEAD");
         fs.mkdirSync(path.join(tmp, "bin"));
         fs.writeFileSync(path.join(tmp, "bin", "ssh"), FAKE_SSH, { mode: 0o755 });
+        fs.writeFileSync(path.join(tmp, "bin", "docker"), FAKE_DOCKER, { mode: 0o755 });
+        fs.copyFileSync(path.join(ROOT, "test", "stand-ins", "tailscale"), path.join(tmp, "bin", "tailscale"));
+        fs.chmodSync(path.join(tmp, "bin", "tailscale"), 0o755);
+        fs.writeFileSync(path.join(tmp, "tailnet.json"), tailnetStatus([HOST_PEER]));
         fs.writeFileSync(path.join(tmp, "kamal"), FAKE_KAMAL, { mode: 0o755 });
     });
     after(() => tmp && fs.rmSync(tmp, { recursive: true, force: true }));
@@ -105,12 +144,22 @@ describe("deploy script with recording stand-ins", function () {
             RAILS_STACK_WAIT_INTERVAL: "0.2",
             FAKE_LOG: log,
             FAKE_HOME: path.join(tmp, "remote-home"),
+            TAILSCALE_STANDIN_STATUS: path.join(tmp, "tailnet.json"),
             ...overrides,
         };
         const start = Date.now();
         const run = spawnSync("bash", [SCRIPT], { cwd: ROOT, env, encoding: "utf8" });
         const lines = (file: string) => (fs.existsSync(path.join(log, file)) ? fs.readFileSync(path.join(log, file), "utf8").trim().split("\n") : []);
-        return { status: run.status, output: `${run.stdout}${run.stderr}`, seconds: (Date.now() - start) / 1000, ssh: lines("ssh.log"), kamal: lines("kamal.log") };
+        return {
+            status: run.status,
+            stdout: run.stdout,
+            output: `${run.stdout}${run.stderr}`,
+            seconds: (Date.now() - start) / 1000,
+            ssh: lines("ssh.log"),
+            sshConfigs: lines("ssh-config.log"),
+            kamal: lines("kamal.log"),
+            docker: lines("docker.log"),
+        };
     }
 
     const setDir = () => path.join(tmp, "state", "shop-staging");
@@ -120,7 +169,7 @@ describe("deploy script with recording stand-ins", function () {
         const written = fs.existsSync(setDir())
             ? fs.readdirSync(setDir(), { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => fs.readFileSync(path.join(e.parentPath, e.name), "utf8"))
             : [];
-        const visible = [run.output, ...run.ssh, ...run.kamal, ...written].join("\n");
+        const visible = [run.output, ...run.ssh, ...run.kamal, ...run.docker, ...written].join("\n");
         for (const value of secretValues) assert.ok(!visible.includes(value), "a secret value leaked");
     }
 
@@ -139,19 +188,84 @@ describe("deploy script with recording stand-ins", function () {
             `args=setup --version ${commit} -c ${setDir()}/deploy.yml -d staging`,
         ]);
         assert.deepStrictEqual(run.kamal.filter((l) => l.startsWith("secret=")).map((l) => l.slice(7)), baseEnv.RAILS_STACK_SECRET_NAMES.split(" "));
-        // Three SSH attempts (the host answered on the third), then cloud-init, the tunnel token, the accessory check.
-        assert.deepStrictEqual(run.ssh.slice(0, 7).map((l) => l.split(" ").slice(0, 2).join(" ")), [
+        // Three SSH attempts (the host answered on the third), then cloud-init, the tunnel token, the
+        // restore (its files, then the script), the accessory check; all through the verified identity.
+        assert.deepStrictEqual(run.ssh.slice(0, 9).map((l) => l.split(" ").slice(0, 2).join(" ")), [
             "shop-staging-web-1 true",
             "shop-staging-web-1 true",
             "shop-staging-web-1 true",
             "shop-staging-web-1 timeout",
             "shop-staging-web-1 sha256sum",
             "shop-staging-web-1 sh",
+            "shop-staging-web-1 sh",
+            "shop-staging-web-1 bash",
             "shop-staging-web-1 docker",
         ]);
+        assert.deepStrictEqual([...new Set(run.sshConfigs)], [`-F ${setDir()}/ssh_identity`]);
+        assert.strictEqual(
+            fs.readFileSync(path.join(setDir(), "ssh_identity"), "utf8"),
+            `# Written by the deploy step: the device Tailscale verified as shop-staging-web-1 (deploy/host-identity.ts).\nInclude "${setDir()}/ssh_config"\nHost shop-staging-web-1\n  HostName 100.64.0.7\n  UserKnownHostsFile "${setDir()}/known_hosts"\n`,
+        );
+        assert.strictEqual(fs.readFileSync(path.join(setDir(), "known_hosts"), "utf8"), `shop-staging-web-1 ${HOST_PEER.sshHostKeys[0]}\n`);
+        // The restore ran Litestream's image for each replicated database; its credentials went in a file, not argv.
+        assert.deepStrictEqual(run.docker.filter((l) => l.includes(" restore ")).map((l) => l.split(" ").pop()), [
+            "/rails/storage/staging.sqlite3",
+            "/rails/storage/staging_queue.sqlite3",
+            "/rails/storage/staging_cache.sqlite3",
+            "/rails/storage/staging_cable.sqlite3",
+        ]);
+        assert.ok(run.docker.every((l) => l.includes("--env-file /tmp/") && l.includes("litestream/litestream:0.3.13")), run.docker.join("\n"));
+        assert.match(run.stdout, /^deployed shop [0-9a-f]{40} to shop-staging-web-1 \(100\.64\.0\.7\) with RAILS_ENV=staging in \d+s \(Kamal: \d+s\)\nrestored from replicas: nothing\naccessories rebooted: none\n$/);
         assert.ok(!run.kamal.some((l) => l.includes("accessory reboot")), "a freshly booted accessory is not rebooted");
         assert.ok(fs.existsSync(path.join(tmp, "remote-home", ".rails-stack", "shop-staging", "litestream.fingerprint")));
         assertNoSecret(run);
+    });
+
+    it("Kamal's own output goes to its log, not to the step's output (which the Pulumi state keeps); its headlines do", () => {
+        const run = deploy("kamal-output", { FAKE_ACCESSORY_EXISTS: "1" });
+        assert.strictEqual(run.status, 0, run.output);
+        const log = fs.readFileSync(path.join(setDir(), "kamal.log"), "utf8");
+        assert.match(log, /^ {2}INFO \[0f3a\] Running docker run on shop-staging-web-1$/m);
+        assert.doesNotMatch(run.output, /INFO \[0f3a\]/);
+        assert.match(run.output, /^fake kamal: setup done$/m);
+        assert.strictEqual(run.stdout.split("\n").length, 4, run.stdout);
+    });
+
+    it("reaches only the device Tailscale vouches for: one that merely claims the name gets nothing, before any SSH", () => {
+        const impostor = { ...HOST_PEER, ID: "nIMPOSTOR", Tags: [], TailscaleIPs: ["100.64.0.66"], sshHostKeys: ["ssh-ed25519 AAAAimpostor"] };
+        fs.writeFileSync(path.join(tmp, "impostor.json"), tailnetStatus([impostor, { ...HOST_PEER, Online: false }]));
+        const run = deploy("impostor", { TAILSCALE_STANDIN_STATUS: path.join(tmp, "impostor.json"), RAILS_STACK_WAIT_SECONDS: "1" });
+        assert.strictEqual(run.status, 1);
+        assert.match(
+            run.output,
+            /deploy: error: no online tailnet device is shop-staging-web-1 with tags tag:rails-host; 1 with them is offline; ignored, for lacking them: nIMPOSTOR \(tags: none\), after waiting 1s/,
+        );
+        assert.deepStrictEqual(run.ssh, [], "no SSH session at all");
+        assert.deepStrictEqual(run.kamal, []);
+        assertNoSecret(run);
+    });
+
+    it("a host whose SSH key is not the one Tailscale reports is refused at once; a deployer off the tailnet stops before SSH", () => {
+        const mismatch = deploy("hostkey-mismatch", { FAKE_HOSTKEY_MISMATCH: "1" });
+        assert.strictEqual(mismatch.status, 1);
+        assert.match(mismatch.output, /deploy: error: the SSH host key of 100\.64\.0\.7 is not the one Tailscale reports for shop-staging-web-1: refusing to send it anything/);
+        assert.deepStrictEqual(mismatch.ssh.map((l) => l.split(" ")[1]), ["true"], "one attempt, nothing after it");
+        assert.deepStrictEqual(mismatch.kamal, []);
+        const offline = deploy("tailscaled-down", { TAILSCALE_STANDIN_STATUS: path.join(tmp, "no-such-status.json") });
+        assert.strictEqual(offline.status, 1);
+        assert.match(offline.output, /deploy: error: tailscale status failed: failed to connect to local tailscaled; it doesn't appear to be running/);
+        assert.deepStrictEqual(offline.ssh, []);
+    });
+
+    it("a secret that Kamal's secrets file would run or cut is refused before any SSH session, without printing it", () => {
+        for (const [name, value] of [["RAILS_MASTER_KEY", "abc$(id >/tmp/pwned)"], ["KAMAL_REGISTRY_PASSWORD", "pa`id`ss"], ["LITESTREAM_SECRET_ACCESS_KEY", "line1\nline2"]]) {
+            const run = deploy(`injection-${name}`, { [name]: value });
+            assert.strictEqual(run.status, 1, name);
+            assert.match(run.output, new RegExp(`deploy: error: secret ${name} contains \\$\\(, a backtick or a newline`));
+            assert.ok(!run.output.includes(value), "the value is not printed");
+            assert.deepStrictEqual(run.ssh, []);
+            assert.deepStrictEqual(run.kamal, []);
+        }
     });
 
     it("hands the tunnel token to the host on stdin, and only when the host's copy differs", () => {
