@@ -6,8 +6,9 @@
 #   /home          the deploy user's home; /etc/passwd, group, shadow with that user in docker
 #   /run           a tmpfs holding cloud-init's record of a finished boot and the Docker socket
 # then runs dockerd, Debian's registry, sshd and the deployer's ssh-agent until it is killed.
-# Inputs (environment): REHEARSAL_DIR, REHEARSAL_ADDRESS (this host's address), REHEARSAL_SSH_PORT,
-# REHEARSAL_DNS (where containers resolve names: the rehearsal's DNS stand-in).
+# Inputs (environment): REHEARSAL_DIR, REHEARSAL_STORAGE (the volume's directory), REHEARSAL_ADDRESS
+# (this host's address), REHEARSAL_SSH_PORT, REHEARSAL_DNS (where containers resolve names: the
+# rehearsal's DNS stand-in).
 set -euo pipefail
 
 dir="$REHEARSAL_DIR"
@@ -25,7 +26,7 @@ for file in passwd group shadow; do mount --bind "$dir/etc/$file" "/etc/$file"; 
 # /mnt becomes a tmpfs first, so the mount point is created in it, not on this machine's disk.
 mount -t tmpfs tmpfs /mnt
 mkdir /mnt/storage
-mount --bind "$dir/storage" /mnt/storage
+mount --bind "$REHEARSAL_STORAGE" /mnt/storage
 mount --bind "$dir/home" /home
 
 ip link set lo up

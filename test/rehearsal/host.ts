@@ -17,6 +17,8 @@ const APP_UID = 1000;
 export interface RehearsalHost {
     /** The host's address, as the deployer reaches it. */
     readonly address: string;
+    /** This machine's end of the link, where the DNS and S3 stand-ins listen (what R2's names resolve to). */
+    readonly outsideAddress: string;
     readonly sshPort: number;
     /** The rehearsal's directory: everything it writes is under it. */
     readonly dir: string;
@@ -26,10 +28,15 @@ export interface RehearsalHost {
     readonly s3: string;
     /** An ssh-agent holding the deploy user's key (SSH_AUTH_SOCK for the deployer). */
     readonly agentSocket: string;
+    /** sshd's public host key, as Tailscale would report it (`ssh-ed25519 AAAA...`). */
+    readonly hostKey: string;
     /** `docker` against the host's daemon. */
     docker(args: readonly string[], input?: Buffer): string;
     /** The host's daemon, with the exit status instead of a throw. */
     dockerStatus(args: readonly string[]): { status: number | null; output: string };
+    /** Stops every process of the host, as a server that is shut down; its files stay (a volume another host can take over). */
+    halt(): Promise<void>;
+    /** Stops it and removes its files. */
     stop(): Promise<void>;
 }
 
@@ -38,6 +45,12 @@ export interface RehearsalOptions {
     readonly s3Credentials: readonly { readonly accessKeyId: string; readonly secretAccessKey: string }[];
     /** Buckets the S3 stand-in has. */
     readonly buckets: readonly string[];
+    /**
+     * A halted host whose volume, registry and S3 stand-in's objects this one takes over, as a
+     * replacement server gets the old one's volume: a new machine (no containers, no images but the
+     * stand-ins it builds) on the same storage.
+     */
+    readonly takeOver?: RehearsalHost;
 }
 
 /** Why the rehearsal cannot run here, or undefined when it can. */
@@ -132,27 +145,34 @@ export async function startRehearsalHost(options: RehearsalOptions): Promise<Reh
     let launcher: ChildProcess | undefined;
     let outsideWorld: ChildProcess | undefined;
 
-    const stop = async (): Promise<void> => {
-        if (launcher && launcher.exitCode === null) {
+    const storage = options.takeOver?.storage ?? path.join(dir, "storage");
+    const s3 = options.takeOver?.s3 ?? path.join(dir, "s3");
+    const registry = path.join(options.takeOver?.dir ?? dir, "registry");
+    const halt = async (): Promise<void> => {
+        if (launcher && launcher.exitCode === null && launcher.signalCode === null) {
             const exited = new Promise((resolve) => launcher!.once("exit", resolve));
             // unshare ignores SIGTERM while it waits; once it is gone, --kill-child kills PID 1 of the
             // namespace, and with it every process in the namespace.
             launcher.kill("SIGKILL");
             await exited;
         }
-        if (outsideWorld && outsideWorld.exitCode === null) {
+        if (outsideWorld && outsideWorld.exitCode === null && outsideWorld.signalCode === null) {
             const exited = new Promise((resolve) => outsideWorld!.once("exit", resolve));
             outsideWorld.kill("SIGKILL");
             await exited;
         }
         spawnSync("ip", ["netns", "delete", namespace]);
         spawnSync("ip", ["link", "delete", outside]);
+    };
+    const stop = async (): Promise<void> => {
+        await halt();
         fs.rmSync(dir, { recursive: true, force: true });
     };
 
     try {
-        for (const sub of ["storage", "home/deploy", "docker", "exec", "registry", "s3", "authorized_keys"]) fs.mkdirSync(path.join(dir, sub), { recursive: true });
-        fs.chownSync(path.join(dir, "storage"), APP_UID, APP_UID);
+        for (const sub of ["home/deploy", "docker", "exec", "authorized_keys"]) fs.mkdirSync(path.join(dir, sub), { recursive: true });
+        for (const shared of [storage, s3, registry]) fs.mkdirSync(shared, { recursive: true });
+        fs.chownSync(storage, APP_UID, APP_UID);
         fs.chownSync(path.join(dir, "home", "deploy"), APP_UID, APP_UID);
         accounts(dir);
         finishedBoot(dir);
@@ -190,13 +210,13 @@ export async function startRehearsalHost(options: RehearsalOptions): Promise<Reh
                 "",
             ].join("\n"),
         );
-        fs.writeFileSync(path.join(dir, "registry.yml"), `version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/registry\nhttp:\n  addr: 127.0.0.1:5000\n`);
+        fs.writeFileSync(path.join(dir, "registry.yml"), `version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: ${registry}\nhttp:\n  addr: 127.0.0.1:5000\n`);
 
         // Outside the host: DNS and S3 stand-ins on this machine's end of the link, in a process of
         // their own, so they answer while this one waits on a deploy.
         const tls = certificates(dir);
         fs.writeFileSync(path.join(dir, "ca.pem"), tls.ca);
-        const world: OutsideWorld = { address: gateway, s3Directory: path.join(dir, "s3"), key: tls.key, cert: tls.cert, credentials: options.s3Credentials, buckets: options.buckets };
+        const world: OutsideWorld = { address: gateway, s3Directory: s3, key: tls.key, cert: tls.cert, credentials: options.s3Credentials, buckets: options.buckets };
         outsideWorld = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(__dirname, "outside.ts"), JSON.stringify(world)], {
             cwd: ROOT,
             stdio: ["ignore", "pipe", "inherit"],
@@ -209,7 +229,7 @@ export async function startRehearsalHost(options: RehearsalOptions): Promise<Reh
         launcher = spawn(
             "nsenter",
             [`--net=/run/netns/${namespace}`, "unshare", "--pid", "--mount", "--propagation", "private", "--kill-child", "--mount-proc", "bash", path.join(ROOT, "test", "rehearsal", "host.sh")],
-            { env: { PATH: process.env.PATH, REHEARSAL_DIR: dir, REHEARSAL_ADDRESS: address, REHEARSAL_SSH_PORT: String(sshPort), REHEARSAL_DNS: gateway }, stdio: "ignore" },
+            { env: { PATH: process.env.PATH, REHEARSAL_DIR: dir, REHEARSAL_STORAGE: storage, REHEARSAL_ADDRESS: address, REHEARSAL_SSH_PORT: String(sshPort), REHEARSAL_DNS: gateway }, stdio: "ignore" },
         );
         const socket = path.join(dir, "docker.sock");
         const docker = (args: readonly string[], input?: Buffer): string => run("docker", ["-H", `unix://${socket}`, ...args], { input });
@@ -222,7 +242,8 @@ export async function startRehearsalHost(options: RehearsalOptions): Promise<Reh
         const agentSocket = path.join(dir, "agent.sock");
         await until("ssh-agent", 10, () => fs.existsSync(agentSocket));
         run("ssh-add", ["-q", key], { env: { ...process.env, SSH_AUTH_SOCK: agentSocket } });
-        return { address, sshPort, dir, storage: path.join(dir, "storage"), s3: path.join(dir, "s3"), agentSocket, docker, dockerStatus, stop };
+        const hostKey = fs.readFileSync(path.join(dir, "ssh_host_ed25519_key.pub"), "utf8").trim().split(" ").slice(0, 2).join(" ");
+        return { address, outsideAddress: gateway, sshPort, dir, storage, s3, agentSocket, hostKey, docker, dockerStatus, halt, stop };
     } catch (err) {
         await stop();
         throw err;
