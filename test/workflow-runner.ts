@@ -148,8 +148,23 @@ export const condition = (expression: string | undefined, context: Context): boo
 
 // ---- the repository as CI checks it out ------------------------------------------------------
 
+/**
+ * CI runs the tests as root (`sudo .ci/run`) in a checkout the runner's user owns, which git refuses
+ * ("detected dubious ownership"): these reads of our own checkout trust it, through a global config
+ * of their own (GIT_CONFIG_GLOBAL reaches the upload-pack a local clone starts; GIT_CONFIG_* does not).
+ */
+function gitConfig(): string {
+    const file = path.join(os.tmpdir(), "rails-stack-tests.gitconfig");
+    if (!fs.existsSync(file)) fs.writeFileSync(file, "[safe]\n\tdirectory = *\n");
+    return file;
+}
+
 const git = (cwd: string, ...args: string[]): string =>
-    execFileSync("git", args, { cwd, encoding: "utf8", env: { ...process.env, GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@example.com", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@example.com" } });
+    execFileSync("git", args, {
+        cwd,
+        encoding: "utf8",
+        env: { ...process.env, GIT_CONFIG_GLOBAL: gitConfig(), GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@example.com", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@example.com" },
+    });
 
 /**
  * A repository holding this worktree as it would be committed now (`git clone`, then every file
