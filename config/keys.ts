@@ -123,6 +123,12 @@ export const KEYS = {
         default: true,
         description: "Kamal builds and pushes the arm64 image from appDir (Docker buildx on the deployer); false: the image <registryServer>/<image>:<appVersion> must already exist (e.g. pushed by CI) and is only pulled.",
     },
+    buildCache: {
+        type: "boolean",
+        default: false,
+        description:
+            "With buildImage: Kamal's registry build cache (builder.cache type registry, mode=max) in <registryServer>/<image>-build-cache, pushed with the registry credential; a warm build reuses every unchanged layer.",
+    },
     solidQueue: {
         type: "string",
         default: "puma",
@@ -185,8 +191,17 @@ export const KEYS = {
     },
     tailscaleTags: {
         type: "array",
-        default: ["tag:rails-host"],
-        description: "ACL tags for the hosts' auth keys; each must be in the tailnet policy's tagOwners.",
+        default: [],
+        derived: "production: [tag:rails-production]; staging: [tag:rails-staging]; pr-<n> use reviewTailscaleTags instead",
+        description:
+            "ACL tags for the host's auth key on production and staging; each must be in the tailnet policy's tagOwners, and the policy's ssh rule per tag says which CI tag may deploy. A change replaces the host (new user-data).",
+    },
+    reviewTailscaleTags: {
+        type: "array",
+        default: [],
+        derived: "[tag:rails-review]",
+        description:
+            "ACL tags for the hosts of review stacks pr-<n> (set on staging, whose config they copy): never staging's tailscaleTags, so pull-request CI can be admitted to review hosts and nowhere else.",
     },
     tailscaleKeyExpiry: {
         type: "integer",

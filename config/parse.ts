@@ -57,6 +57,8 @@ const RAILS_ENV = /^[a-z][a-z0-9_]*$/;
 const HEX32 = /^[0-9a-f]{32}$/;
 const BUCKET_NAME = /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/;
 const TAILSCALE_TAG = /^tag:[A-Za-z][A-Za-z0-9-]*$/;
+/** The host tag of each stack kind when tailscaleTags / reviewTailscaleTags are unset: one per environment. */
+export const DEFAULT_HOST_TAGS: Readonly<Record<StackKind, string>> = { production: "tag:rails-production", staging: "tag:rails-staging", review: "tag:rails-review" };
 const IMAGE_PATH = /^[a-z0-9]+([._-][a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/;
 const REVIEW_STACK = /^pr-(\d+)$/;
 const MAX_PR_NUMBER = 999_999;
@@ -408,6 +410,7 @@ export function parseConfig(raw: RawConfig, stackName: string): ParseResult {
         problems.add("appVersion", `${show(appVersion)} is not a valid image tag; allowed: letters, digits, '_', '.' and '-', not starting with '.' or '-', at most 128 chars`);
     }
     const buildImage = read.boolean("buildImage") ?? defaultOf("buildImage");
+    const buildCache = read.boolean("buildCache") ?? defaultOf("buildCache");
     const solidQueue = read.oneOf("solidQueue", SOLID_QUEUE_MODES) ?? (read.has("solidQueue") ? undefined : defaultOf("solidQueue"));
     const deployBackups = read.has("deployBackups") ? read.integer("deployBackups", DEPLOY_BACKUPS) : defaultOf("deployBackups");
 
@@ -431,15 +434,15 @@ export function parseConfig(raw: RawConfig, stackName: string): ParseResult {
         problems.add(missing, `is missing; the OAuth client needs both tailscaleOauthClientId and tailscaleOauthClientSecret`);
     }
     const tailnet = read.string("tailscaleTailnet") ?? defaultOf("tailscaleTailnet");
-    const tags = read.stringArray("tailscaleTags") ?? [...defaultOf("tailscaleTags")];
-    if (tags.length === 0) {
-        problems.add("tailscaleTags", "is an empty list; hosts need at least one tag (keys created by an OAuth client must be tagged)");
-    }
+    // Review stacks copy staging's config but never its host tag: the tailnet policy admits
+    // pull-request CI to review hosts only (docs/hosts.md, Access).
+    const tagsKey = kind === "review" ? "reviewTailscaleTags" : "tailscaleTags";
+    const tags = read.stringArray(tagsKey) ?? (kind ? [DEFAULT_HOST_TAGS[kind]] : []);
     tags.forEach((tag, i) => {
         if (!TAILSCALE_TAG.test(tag)) {
-            problems.add(`tailscaleTags[${i}]`, `${show(tag)} is not a Tailscale tag; allowed: 'tag:' then a letter, then letters, digits or '-', e.g. tag:rails-host`);
+            problems.add(`${tagsKey}[${i}]`, `${show(tag)} is not a Tailscale tag; allowed: 'tag:' then a letter, then letters, digits or '-', e.g. tag:rails-staging`);
         } else if (tags.indexOf(tag) !== i) {
-            problems.add(`tailscaleTags[${i}]`, `${show(tag)} is listed twice`);
+            problems.add(`${tagsKey}[${i}]`, `${show(tag)} is listed twice`);
         }
     });
     const keyExpiry = read.has("tailscaleKeyExpiry") ? read.integer("tailscaleKeyExpiry", TAILNET_KEY_EXPIRY_SECONDS) : defaultOf("tailscaleKeyExpiry");
@@ -478,6 +481,7 @@ export function parseConfig(raw: RawConfig, stackName: string): ParseResult {
             appDir: appDir!,
             ...(appVersion !== undefined ? { appVersion } : {}),
             buildImage,
+            buildCache,
             solidQueue: solidQueue!,
             backupsKept: deployBackups!,
         },

@@ -52,6 +52,8 @@ export interface Settings {
         readonly appVersion?: string;
         /** Kamal builds and pushes the image (true) or only pulls an existing one (false). */
         readonly buildImage: boolean;
+        /** Kamal's registry build cache (builder.cache). */
+        readonly buildCache: boolean;
         readonly solidQueue: SolidQueueMode;
         /** Pre-deploy database copies kept on the volume. */
         readonly backupsKept: number;
@@ -63,6 +65,7 @@ export interface Settings {
     };
     readonly tailscale: {
         readonly tailnet: string;
+        /** The host's tags: tailscaleTags, or reviewTailscaleTags on review stacks. */
         readonly tags: readonly string[];
         readonly keyExpirySeconds: number;
         readonly auth: "apiKey" | "oauth";

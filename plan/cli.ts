@@ -1,5 +1,6 @@
 // `npm run plan -- --stack <name> [--out <dir>] [--set key=value ...]`: the offline plan.
 import * as path from "path";
+import { sharedCloudflareWarning } from "../config/credential-layout";
 import { stackKind } from "../config/parse";
 import { PlanResult, readStackConfig, runPlan } from "./run";
 import { writePlan } from "./write";
@@ -86,6 +87,9 @@ async function main(): Promise<number> {
     const dir = path.resolve(args.out ?? path.join(ROOT, "out", args.stack));
     writePlan(result, dir);
     process.stdout.write(summary(result, dir));
+    const staging = args.stack === "production" ? readStackConfig(ROOT, "staging", {}) : undefined;
+    const shared = staging?.ok ? sharedCloudflareWarning(source, staging.source) : undefined;
+    if (shared) process.stderr.write(`warning: ${shared}\n`);
     return 0;
 }
 

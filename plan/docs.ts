@@ -17,7 +17,11 @@ export function renderPulumiYaml(): string {
                     ...(spec.type === "array" ? { items: { type: "string" } } : {}),
                     description: spec.description,
                     ...(spec.default !== undefined ? { default: spec.default } : {}),
-                    ...(spec.secret ? { secret: true } : {}),
+                    // Only required secrets: the CLI merges a declared default into the stack config as
+                    // a plain value, then refuses it as "must be encrypted as it's secret" (pulumi/pulumi
+                    // v3.259.0 pkg/workspace/config.go mergeConfig, validateStackConfigValue). The
+                    // program refuses a plain value for every secret key itself (config/check-keys.ts).
+                    ...(spec.secret && spec.default === undefined ? { secret: true } : {}),
                 },
             ];
         }),

@@ -52,6 +52,8 @@ export interface KamalInput {
     readonly solidQueue: SolidQueueMode;
     /** Pre-deploy database copies kept on the volume. */
     readonly backupsKept: number;
+    /** Kamal's registry build cache. */
+    readonly buildCache: boolean;
     readonly target: DeployTarget;
     /** Active Storage env (clear values and secret names). */
     readonly activeStorage: ActiveStorageSettings;
@@ -76,6 +78,7 @@ export function kamalInput(
         solidQueue: settings.deploy.solidQueue,
         backupsKept: settings.deploy.backupsKept,
         replicatedDatabases: DATABASE_NAMES.filter((db) => settings.storage.litestream[db]).map((db) => databaseFiles(settings.railsEnv)[db]),
+        buildCache: settings.deploy.buildCache,
         ...runtime,
     };
 }
@@ -174,9 +177,12 @@ function baseConfig(input: KamalInput): Record<string, unknown> {
         // A deploy without -d <stack> would miss the servers and RAILS_ENV: refuse it.
         require_destination: true,
         registry: { server: input.registry.server, username: input.registry.username, password: [KAMAL_SECRET_ENV.registryPassword] },
-        builder: { arch: "arm64" },
-        // The OpenSSH config file the deploy step and the hook use too (`ssh -F`). Kamal passes its
-        // own user and port (default 22) to net-ssh, which override the file's: so they are here too.
+        // Registry cache (Kamal 2.12 configuration/builder.rb: type=registry, ref <server>/<image>-build-cache):
+        // any deployer, no GitHub-only cache service.
+        builder: { arch: "arm64", ...(input.buildCache ? { cache: { type: "registry", options: "mode=max" } } : {}) },
+        // The OpenSSH config the deploy step and the hook use too (`ssh -F`), written by the step from
+        // the rendered ssh_config and what Tailscale verified. Kamal passes its own user and port
+        // (default 22) to net-ssh, which override the file's: so they are here too.
         ssh: { user: DEPLOY_USER, port: input.target.sshPort, config: [inKamalDir(RUNTIME_FILES.sshIdentity)] },
         volumes: [volumeMapping],
         asset_path: ASSET_PATH,

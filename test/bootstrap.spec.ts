@@ -106,7 +106,7 @@ describe("host boot scripts under recording stand-ins", function () {
         for (const later of [/^chattr/, /^apt-get .* upgrade/, /docker/, /^ufw/, /ssh\.socket/]) assert.ok(index(calls, later) > joined, `${later} after joining`);
         assert.strictEqual(
             calls[joined],
-            `tailscale up --auth-key=file:${root}/etc/rails-host/tailscale-auth-key --hostname=shop-staging-web-1 --advertise-tags=tag:rails-host --ssh`,
+            `tailscale up --auth-key=file:${root}/etc/rails-host/tailscale-auth-key --hostname=shop-staging-web-1 --advertise-tags=tag:rails-staging --ssh`,
         );
         assert.ok(!fs.existsSync(path.join(root, "etc/rails-host/tailscale-auth-key")), "the used key is shredded");
     });

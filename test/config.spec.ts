@@ -269,12 +269,12 @@ const BAD_CONFIGS: { name: string; stack?: string; overrides: Record<string, str
     {
         name: "Tailscale tag without the tag: prefix",
         overrides: { tailscaleTags: JSON.stringify(["rails-host"]) },
-        expected: ['rails-stack:tailscaleTags[0]: "rails-host" is not a Tailscale tag; allowed: \'tag:\' then a letter, then letters, digits or \'-\', e.g. tag:rails-host'],
+        expected: ['rails-stack:tailscaleTags[0]: "rails-host" is not a Tailscale tag; allowed: \'tag:\' then a letter, then letters, digits or \'-\', e.g. tag:rails-staging'],
     },
     {
         name: "Tailscale tag with a bad character",
         overrides: { tailscaleTags: JSON.stringify(["tag:rails_host"]) },
-        expected: ['rails-stack:tailscaleTags[0]: "tag:rails_host" is not a Tailscale tag; allowed: \'tag:\' then a letter, then letters, digits or \'-\', e.g. tag:rails-host'],
+        expected: ['rails-stack:tailscaleTags[0]: "tag:rails_host" is not a Tailscale tag; allowed: \'tag:\' then a letter, then letters, digits or \'-\', e.g. tag:rails-staging'],
     },
     {
         name: "missing required value",
@@ -451,10 +451,9 @@ const MISTAKES: Record<string, Mistake[]> = {
         },
         {
             name: "keys with a default left blank",
-            overrides: { location: "", volumeSize: " ", tailscaleTags: "" },
+            overrides: { location: "", volumeSize: " " },
             expected: [
                 'rails-stack:location: is blank; set a value, or remove the key for its default "fsn1"',
-                'rails-stack:tailscaleTags: is blank; set a value, or remove the key for its default ["tag:rails-host"]',
                 "rails-stack:volumeSize: is blank; set a value, or remove the key for its default 10",
             ],
         },

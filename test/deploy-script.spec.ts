@@ -79,7 +79,7 @@ const HOST_PEER = {
     HostName: "shop-staging-web-1",
     DNSName: "shop-staging-web-1.tail1234.ts.net.",
     TailscaleIPs: ["100.64.0.7", "fd7a:115c:a1e0::7"],
-    Tags: ["tag:rails-host"],
+    Tags: ["tag:rails-staging"],
     Online: true,
     sshHostKeys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKeyOfTheRealHost"],
 };
@@ -238,7 +238,7 @@ describe("deploy script with recording stand-ins", function () {
         assert.strictEqual(run.status, 1);
         assert.match(
             run.output,
-            /deploy: error: no online tailnet device is shop-staging-web-1 with tags tag:rails-host; 1 with them is offline; ignored, for lacking them: nIMPOSTOR \(tags: none\), after waiting 1s/,
+            /deploy: error: no online tailnet device is shop-staging-web-1 with tags tag:rails-staging; 1 with them is offline; ignored, for lacking them: nIMPOSTOR \(tags: none\), after waiting 1s/,
         );
         assert.deepStrictEqual(run.ssh, [], "no SSH session at all");
         assert.deepStrictEqual(run.kamal, []);

@@ -132,7 +132,8 @@ describe("hosts under mocks", () => {
                 const inputs = plainInputs(key);
                 assert.strictEqual(inputs.preauthorized, true);
                 assert.strictEqual(inputs.reusable, false);
-                assert.deepStrictEqual(inputs.tags, ["tag:rails-host"]);
+                // One host tag per environment; pr-7 never carries staging's (docs/hosts.md, Access).
+                assert.deepStrictEqual(inputs.tags, [{ production: "tag:rails-production", staging: "tag:rails-staging", "pr-7": "tag:rails-review" }[plan.stack]]);
                 assert.strictEqual(inputs.ephemeral, plan.stack === "pr-7");
                 // A used key reads as invalid: re-minting it on a refresh would replace a healthy server.
                 assert.strictEqual(inputs.recreateIfInvalid, "never");

@@ -322,7 +322,7 @@ describe("deploy rehearsal: the real Kamal deploys the rendered stack onto a loc
                 const run = r.deploy("v2", { env: { RAILS_STACK_WAIT_SECONDS: "1", RAILS_STACK_WAIT_INTERVAL: "0.5" } });
                 runs.push(run);
                 assert.strictEqual(run.status, 1);
-                assert.match(run.output, /deploy: error: no online tailnet device is shop-staging-web-1 with tags tag:rails-host; 1 with them is offline; ignored, for lacking them: nIMPOSTOR \(tags: none\)/);
+                assert.match(run.output, /deploy: error: no online tailnet device is shop-staging-web-1 with tags tag:rails-staging; 1 with them is offline; ignored, for lacking them: nIMPOSTOR \(tags: none\)/);
                 assert.strictEqual(fs.readFileSync(path.join(r.host.dir, "sshd.log"), "utf8"), sshdLog, "no connection reached the host's sshd");
             } finally {
                 fs.writeFileSync(r.tailnet, real);

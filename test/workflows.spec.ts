@@ -1,56 +1,91 @@
-// The delivery workflows (.github/): linted by a real workflow validator from npm, their promises
-// asserted on the parsed YAML, and their scripts run with recording stand-ins for pulumi and gh.
+// The delivery workflows (.github/): linted by a real workflow validator from npm, and their
+// promises asserted on the parsed YAML: which credential each job can hold, which environment
+// gates it, what pull-request code can reach, pinning. Every rule is a function that is also
+// shown a workflow breaking it, so none passes by finding nothing to check. The jobs' scripts run
+// for real in test/delivery-*.spec.ts.
 import * as assert from "assert";
 import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
+import { DEFAULT_HOST_TAGS } from "../config/parse";
 import { haveTool, ROOT } from "./support";
+import { Action, Job, loadWorkflow, Step, Workflow, WORKFLOWS } from "./workflow-runner";
 
-const WORKFLOWS = path.join(ROOT, ".github", "workflows");
-const SCRIPTS = path.join(ROOT, ".github", "scripts");
+const GITHUB = path.join(ROOT, ".github");
+const SCRIPTS = path.join(GITHUB, "scripts");
+const ACTIONS = ["deployer", "pulumi-project"].map((a) => path.join(GITHUB, "actions", a, "action.yml"));
+const WORKFLOW_FILES = ["deploy-app.yml", "drift.yml", "production.yml", "pull-request.yml", "review-stack-sweep.yml", "review-stack.yml", "staging.yml"];
 
-interface Step {
-    name?: string;
-    uses?: string;
-    run?: string;
-    with?: Record<string, string | boolean>;
-    env?: Record<string, string>;
-    "working-directory"?: string;
-}
-interface Job {
-    if?: string;
-    environment?: string;
-    concurrency?: { group: string; "cancel-in-progress": boolean };
-    env?: Record<string, string>;
-    steps: Step[];
-}
-interface Workflow {
-    on: Record<string, unknown>;
-    concurrency?: { group: string; "cancel-in-progress": boolean };
-    jobs: Record<string, Job>;
+const workflows = (): [string, Workflow][] => WORKFLOW_FILES.map((f) => [f, loadWorkflow(f)]);
+const loadAction = (file: string): Action => YAML.parse(fs.readFileSync(file, "utf8")) as Action;
+const steps = (job: Job): Step[] => job.steps ?? [];
+const runs = (job: Job): string => steps(job).map((s) => s.run ?? "").join("\n");
+const triggers = (workflow: Workflow): string[] => Object.keys(workflow.on);
+
+/** Every `secrets.NAME` a job names, in its env, `with`, `if` or steps. */
+const secretsOf = (job: Job): string[] => [...new Set([...JSON.stringify(job).matchAll(/secrets\.([A-Za-z0-9_]+)/g)].map((m) => m[1]))].sort();
+
+/** The environment each job of the repository may hold credentials of, by its own names. */
+const SECRET_PREFIX: Record<string, RegExp> = {
+    review: /^REVIEW_/,
+    staging: /^STAGING_/,
+    "production-read": /^PRODUCTION_READ_/,
+    production: /^PRODUCTION_(?!READ_)/,
+};
+const CI_TAG: Record<string, string> = { review: "tag:ci-review", staging: "tag:ci-staging", production: "tag:ci-production" };
+
+/** Rule: a job holds its own environment's credentials only; a job outside every environment holds none. */
+function credentialsOutsideTheirEnvironment(file: string, workflow: Workflow): string[] {
+    return Object.entries(workflow.jobs).flatMap(([name, job]) =>
+        secretsOf(job)
+            .filter((secret) => !(job.environment !== undefined && SECRET_PREFIX[job.environment]?.test(secret)))
+            .map((secret) => `${file} ${name}: ${secret} outside its environment (${job.environment ?? "none"})`),
+    );
 }
 
-const workflowFiles = (): string[] => fs.readdirSync(WORKFLOWS).filter((f) => f.endsWith(".yml")).sort();
-const load = (file: string): Workflow => YAML.parse(fs.readFileSync(path.join(WORKFLOWS, file), "utf8")) as Workflow;
-const runs = (job: Job): string => job.steps.map((s) => s.run ?? "").join("\n");
-/** The stacks a job updates or destroys, from its steps. */
-function stacksTouched(job: Job): string[] {
-    const stacks = new Set<string>();
-    for (const step of job.steps) {
-        if (step.uses?.startsWith("pulumi/actions") && ["up", "destroy"].includes(String(step.with?.command))) stacks.add(String(step.with?.["stack-name"]));
-        if (/pulumi (up|destroy)|destroy-review-stack/.test(step.run ?? "")) stacks.add(job.env?.STACK ?? "?");
-    }
-    return [...stacks];
+/** The jobs that update a stack (`production`, `staging`, or `"$STACK"` for review stacks) with pulumi-stack.sh. */
+function updates(workflow: Workflow, stack: string): [string, Job][] {
+    return Object.entries(workflow.jobs).filter(([, job]) => runs(job).split(/\s+/).join(" ").includes(`pulumi-stack.sh up ${stack}`));
 }
-const concurrencyOf = (workflow: Workflow, job: Job) => job.concurrency ?? workflow.concurrency;
+
+/** Rule: no job a pull request triggers can hold any secret production's deploy holds, or enter its environments. */
+function pullRequestsReachingProduction(all: [string, Workflow][]): string[] {
+    const productionSecrets = new Set(all.flatMap(([, w]) => updates(w, "production").flatMap(([, job]) => secretsOf(job))));
+    return all
+        .filter(([, w]) => triggers(w).some((t) => t.startsWith("pull_request")))
+        .flatMap(([file, w]) =>
+            Object.entries(w.jobs).flatMap(([name, job]) => [
+                ...secretsOf(job).filter((s) => productionSecrets.has(s)).map((s) => `${file} ${name} holds ${s}`),
+                ...(job.environment?.startsWith("production") ? [`${file} ${name} runs in ${job.environment}`] : []),
+            ]),
+        );
+}
+
+/** Rule: a pull_request_target workflow (which holds the base repository's secrets) never checks out pull-request code. */
+function pullRequestTargetCheckouts(all: [string, Workflow][]): string[] {
+    return all
+        .filter(([, w]) => triggers(w).includes("pull_request_target"))
+        .flatMap(([file, w]) =>
+            Object.entries(w.jobs).flatMap(([name, job]) =>
+                steps(job)
+                    .filter((s) => s.uses?.startsWith("actions/checkout") && /pull_request\.head|github\.head_ref|refs\/pull\//.test(JSON.stringify(s.with ?? {})))
+                    .map(() => `${file} ${name} checks out pull-request code`),
+            ),
+        );
+}
+
+/** Every `uses:` line of a workflow or action file, as written (with its comment). */
+const usesLines = (file: string): string[] => fs.readFileSync(file, "utf8").split("\n").filter((l) => /^\s*(-\s+)?uses:/.test(l)).map((l) => l.replace(/^\s*(-\s+)?uses:\s*/, ""));
+
+/** Rule: a remote action is pinned by full commit SHA with its release tag in a comment. */
+const unpinned = (line: string): boolean => !line.startsWith("./") && !/^[\w.-]+\/[\w.-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$/.test(line);
 
 describe("delivery workflows", () => {
-    it("are all valid for GitHub Actions (action-validator, a real workflow linter)", () => {
-        const files = [...workflowFiles().map((f) => path.join(WORKFLOWS, f)), path.join(ROOT, ".github", "actions", "deployer", "action.yml")];
-        assert.deepStrictEqual(workflowFiles(), ["production.yml", "pull-request.yml", "review-stack-sweep.yml", "review-stack.yml", "staging.yml"]);
-        for (const file of files) {
+    it("are all valid for GitHub Actions (action-validator, a real workflow linter), the composite actions too", () => {
+        assert.deepStrictEqual(fs.readdirSync(WORKFLOWS).filter((f) => f.endsWith(".yml")).sort(), WORKFLOW_FILES);
+        for (const file of [...WORKFLOW_FILES.map((f) => path.join(WORKFLOWS, f)), ...ACTIONS]) {
             const run = spawnSync(process.execPath, [require.resolve("@action-validator/cli/cli.mjs"), file], { encoding: "utf8" });
             assert.strictEqual(run.status, 0, `${path.relative(ROOT, file)}: ${run.stdout}${run.stderr}`);
         }
@@ -67,169 +102,258 @@ describe("delivery workflows", () => {
         }
     });
 
-    it("pull requests: tests, the offline plans with a diff against the base branch, one preview comment", () => {
-        const workflow = load("pull-request.yml");
-        assert.deepStrictEqual(Object.keys(workflow.on), ["pull_request"]);
+    it("pull requests: tests, the offline plans with a diff against the base branch, one comment with staging's preview and where production's is", () => {
+        const workflow = loadWorkflow("pull-request.yml");
+        assert.deepStrictEqual(triggers(workflow), ["pull_request"]);
         assert.match(runs(workflow.jobs.test), /bash \.ci\/run/);
         const plan = workflow.jobs.plan;
-        assert.ok(plan.steps.some((s) => s.with?.ref === "${{ github.event.pull_request.base.sha }}"), "the base branch is planned too");
-        assert.match(runs(plan), /npm run --silent plan -- --stack "\$stack"/);
+        assert.ok(steps(plan).some((s) => s.with?.ref === "${{ github.event.pull_request.base.sha }}"), "the base branch is planned too");
         assert.match(runs(plan), /for stack in staging production/);
         assert.match(runs(plan), /diff -ru "plans\/base\/\$stack" "plans\/head\/\$stack"/);
-        assert.match(runs(plan), /GITHUB_STEP_SUMMARY/);
-        assert.ok(plan.steps.some((s) => s.uses?.startsWith("actions/upload-artifact") && s.with?.path === "plans/"));
-        const previews = workflow.jobs.preview.steps.filter((s) => s.uses?.startsWith("pulumi/actions"));
-        assert.deepStrictEqual(previews.map((s) => [s.with?.command, s.with?.["stack-name"]]), [["preview", "staging"], ["preview", "production"]]);
-        const comment = workflow.jobs.preview.steps.find((s) => s.uses?.startsWith("actions/github-script"));
-        assert.match(String(comment?.with?.script), /updateComment[\s\S]*createComment/, "one comment, updated");
+        assert.ok(steps(plan).some((s) => s.uses?.startsWith("actions/upload-artifact") && s.with?.path === "plans/"));
+        const previews = steps(workflow.jobs.preview).filter((s) => s.uses?.startsWith("pulumi/actions"));
+        assert.deepStrictEqual(previews.map((s) => [s.with?.command, s.with?.["stack-name"]]), [["preview", "staging"]]);
+        const comment = String(steps(workflow.jobs.preview).find((s) => s.uses?.startsWith("actions/github-script"))?.with?.script);
+        assert.match(comment, /updateComment[\s\S]*createComment/, "one comment, updated");
+        assert.match(comment, /Production workflow's preview job/, "the comment says where production's preview is");
     });
 
     it("fork pull requests get no secret: every job that reads one runs only for the repository's own branches", () => {
-        for (const file of ["pull-request.yml", "review-stack.yml"]) {
-            const workflow = load(file);
+        for (const [file, workflow] of workflows().filter(([, w]) => triggers(w).includes("pull_request"))) {
             for (const [name, job] of Object.entries(workflow.jobs)) {
-                if (!JSON.stringify(job).includes("secrets.")) continue;
+                if (secretsOf(job).length === 0) continue;
                 assert.match(String(job.if), /github\.event\.pull_request\.head\.repo\.full_name == github\.repository/, `${file} ${name}`);
             }
         }
-        assert.ok(!JSON.stringify(load("pull-request.yml").jobs.plan).includes("secrets."), "the offline plan needs none");
+        assert.deepStrictEqual(secretsOf(loadWorkflow("pull-request.yml").jobs.plan), [], "the offline plan needs none");
     });
 
-    it("staging deploys on every push to main; production only by hand, behind its protected environment", () => {
-        const staging = load("staging.yml");
-        assert.deepStrictEqual(staging.on.push, { branches: ["main"] });
-        assert.deepStrictEqual(stacksTouched(staging.jobs.up), ["staging"]);
-        const production = load("production.yml");
-        assert.deepStrictEqual(Object.keys(production.on), ["workflow_dispatch"]);
-        assert.strictEqual(production.jobs.up.environment, "production");
-        for (const file of workflowFiles().filter((f) => f !== "production.yml")) {
-            for (const job of Object.values(load(file).jobs)) assert.ok(!stacksTouched(job).includes("production"), `${file} touches production`);
-            assert.ok(!fs.readFileSync(path.join(WORKFLOWS, file), "utf8").includes("stack production"), file);
+    it("each credential is held only by its own environment's jobs, under its own name", () => {
+        const held = new Set<string>();
+        for (const [file, workflow] of workflows()) {
+            assert.deepStrictEqual(credentialsOutsideTheirEnvironment(file, workflow), []);
+            for (const job of Object.values(workflow.jobs)) secretsOf(job).forEach((s) => held.add(s));
         }
+        // Every environment is used, with a Pulumi credential of its own.
+        for (const prefix of ["REVIEW_", "STAGING_", "PRODUCTION_READ_", "PRODUCTION_"]) assert.ok(held.has(`${prefix}PULUMI_TOKEN`), prefix);
+        // The rule catches a job holding another environment's credential, and one holding any outside every environment.
+        const leak: Workflow = { on: { push: {} }, jobs: { a: { environment: "review", env: { T: "${{ secrets.PRODUCTION_PULUMI_TOKEN }}" }, steps: [] }, b: { steps: [{ with: { t: "${{ secrets.REVIEW_PULUMI_TOKEN }}" } }] } } };
+        assert.strictEqual(credentialsOutsideTheirEnvironment("leak.yml", leak).length, 2);
+        assert.strictEqual(credentialsOutsideTheirEnvironment("leak.yml", { on: { push: {} }, jobs: { a: { environment: "production-read", env: { T: "${{ secrets.PRODUCTION_PULUMI_TOKEN }}" } } } }).length, 1);
+    });
+
+    it("pull-request code never holds what production's deploy holds, and production's deploy runs only in environment production", () => {
+        const all = workflows();
+        assert.deepStrictEqual(pullRequestsReachingProduction(all), []);
+        const deploys = all.flatMap(([file, w]) => updates(w, "production").map(([name, job]) => [file, name, job] as const));
+        assert.deepStrictEqual(deploys.map(([file, name]) => `${file} ${name}`), ["production.yml up"]);
+        for (const [, , job] of deploys) {
+            assert.strictEqual(job.environment, "production");
+            assert.deepStrictEqual(secretsOf(job), ["PRODUCTION_APP_TOKEN", "PRODUCTION_PULUMI_TOKEN", "PRODUCTION_TS_OAUTH_CLIENT_ID", "PRODUCTION_TS_OAUTH_SECRET"]);
+        }
+        // The rule catches a pull-request job holding production's token or entering its environment.
+        const bad: Workflow = { on: { pull_request: {} }, jobs: { a: { environment: "production-read", env: { T: "${{ secrets.PRODUCTION_PULUMI_TOKEN }}" } } } };
+        assert.strictEqual(pullRequestsReachingProduction([...all, ["bad.yml", bad]]).length, 2);
+    });
+
+    it("no pull_request_target workflow checks out pull-request code (none uses pull_request_target)", () => {
+        const all = workflows();
+        assert.deepStrictEqual(pullRequestTargetCheckouts(all), []);
+        assert.deepStrictEqual(all.filter(([, w]) => triggers(w).includes("pull_request_target")).map(([f]) => f), []);
+        const pwn: Workflow = { on: { pull_request_target: {} }, jobs: { a: { steps: [{ uses: "actions/checkout@x", with: { ref: "${{ github.event.pull_request.head.sha }}" } }] } } };
+        assert.strictEqual(pullRequestTargetCheckouts([["pwn.yml", pwn]]).length, 1);
+    });
+
+    it("staging deploys on every push to main, by hand and when called; production only by hand or when called, on main, after its preview", () => {
+        const staging = loadWorkflow("staging.yml");
+        assert.deepStrictEqual(staging.on.push, { branches: ["main"] });
+        assert.deepStrictEqual(triggers(staging).sort(), ["push", "workflow_call", "workflow_dispatch"]);
+        assert.strictEqual(staging.jobs.up.environment, "staging");
+        const production = loadWorkflow("production.yml");
+        assert.deepStrictEqual(triggers(production).sort(), ["workflow_call", "workflow_dispatch"]);
+        assert.strictEqual(production.jobs.preview.environment, "production-read");
+        assert.match(runs(production.jobs.preview), /pulumi-stack\.sh preview production/);
+        assert.strictEqual(production.jobs.up.needs, "preview");
+        for (const job of Object.values(production.jobs)) assert.strictEqual(job.if, "github.ref == 'refs/heads/main'");
+        for (const [file, workflow] of workflows().filter(([f]) => f !== "production.yml")) assert.deepStrictEqual(updates(workflow, "production"), [], file);
     });
 
     it("one concurrency group per stack: a running update is never cancelled, previews may be", () => {
-        const expected: Record<string, string> = { staging: "stack-staging", production: "stack-production", "pr-${{ github.event.pull_request.number }}": "stack-pr-${{ github.event.pull_request.number }}" };
-        let touching = 0;
-        for (const file of workflowFiles()) {
-            const workflow = load(file);
-            for (const [name, job] of Object.entries(workflow.jobs)) {
-                for (const stack of stacksTouched(job)) {
-                    touching++;
-                    const concurrency = concurrencyOf(workflow, job);
-                    assert.strictEqual(concurrency?.group, expected[stack], `${file} ${name}`);
-                    assert.strictEqual(concurrency?.["cancel-in-progress"], false, `${file} ${name}`);
-                }
-            }
+        const expected: Record<string, [string, string]> = {
+            "staging.yml up": ["stack-staging", "staging"],
+            "production.yml up": ["stack-production", "production"],
+            "review-stack.yml up": ["stack-pr-${{ github.event.pull_request.number }}", "pr"],
+            "review-stack.yml destroy": ["stack-pr-${{ github.event.pull_request.number }}", "pr"],
+        };
+        const touching = workflows().flatMap(([file, w]) =>
+            Object.entries(w.jobs)
+                .filter(([, job]) => /pulumi-stack\.sh up|destroy-review-stack\.sh/.test(runs(job)))
+                .map(([name, job]) => [`${file} ${name}`, (job.concurrency ?? w.concurrency)!] as const),
+        );
+        assert.deepStrictEqual(touching.map(([key]) => key).sort(), Object.keys(expected).sort());
+        for (const [key, concurrency] of touching) {
+            assert.strictEqual(concurrency.group, expected[key][0], key);
+            assert.strictEqual(concurrency["cancel-in-progress"], false, key);
         }
-        assert.strictEqual(touching, 4, "staging, production, and a review stack's up and destroy");
-        assert.strictEqual(load("pull-request.yml").jobs.preview.concurrency?.["cancel-in-progress"], true);
+        assert.strictEqual(loadWorkflow("pull-request.yml").jobs.preview.concurrency?.["cancel-in-progress"], true);
+        // A drift check queued in a stack's group would replace that stack's queued deploy.
+        assert.strictEqual(loadWorkflow("drift.yml").concurrency?.group, "drift");
     });
 
-    it("review stacks: created from staging's config on open and push, destroyed then removed on close, swept nightly", () => {
-        const workflow = load("review-stack.yml");
+    it("review stacks: created from staging's config on open and push, destroyed from the base branch on close, swept nightly", () => {
+        const workflow = loadWorkflow("review-stack.yml");
         assert.deepStrictEqual(workflow.on.pull_request, { types: ["opened", "synchronize", "reopened", "closed"] });
         const up = workflow.jobs.up;
         assert.match(String(up.if), /github\.event\.action != 'closed'/);
         assert.match(runs(up), /pulumi stack select "\$STACK" 2>\/dev\/null \|\| pulumi stack init "\$STACK" --copy-config-from staging/);
-        assert.match(runs(up), /pulumi up --stack "\$STACK" --yes/);
+        assert.match(runs(up), /pulumi-stack\.sh up "\$STACK"/);
         assert.strictEqual(up.env?.STACK, "pr-${{ github.event.pull_request.number }}");
         const destroy = workflow.jobs.destroy;
         assert.match(String(destroy.if), /github\.event\.action == 'closed'/);
-        assert.match(runs(destroy), /npm ci/, "the delete-time clean-ups run from the checkout");
+        assert.strictEqual(steps(destroy)[0].with?.ref, "${{ github.event.pull_request.base.ref }}");
         assert.match(runs(destroy), /\.github\/scripts\/destroy-review-stack\.sh "\$STACK"/);
-        const sweep = load("review-stack-sweep.yml");
-        assert.ok(Array.isArray(sweep.on.schedule) && (sweep.on.schedule as { cron: string }[])[0].cron);
+        const sweep = loadWorkflow("review-stack-sweep.yml");
+        assert.ok((sweep.on.schedule as { cron: string }[])[0].cron);
         assert.match(runs(sweep.jobs.sweep), /sweep-review-stacks\.sh/);
     });
 
+    it("the app drives deploys: a dispatch deploys its commit to staging, then through production's environment when asked", () => {
+        const workflow = loadWorkflow("deploy-app.yml");
+        assert.deepStrictEqual(triggers(workflow).sort(), ["repository_dispatch", "workflow_dispatch"]);
+        assert.deepStrictEqual(workflow.on.repository_dispatch, { types: ["deploy-app"] });
+        const { staging, production } = workflow.jobs;
+        assert.strictEqual(staging.uses, "./.github/workflows/staging.yml");
+        assert.strictEqual(production.uses, "./.github/workflows/production.yml");
+        assert.deepStrictEqual(production.needs, ["request", "staging"]);
+        assert.strictEqual(production.if, "needs.request.outputs.production == 'true'");
+        assert.strictEqual(staging.with?.commit, "${{ needs.request.outputs.commit }}");
+        assert.strictEqual(production.with?.digest, "${{ needs.request.outputs.digest }}");
+        // Environment secrets reach a called workflow only when passed on (docs.github.com, "Reuse workflows").
+        assert.strictEqual(staging.secrets, "inherit");
+        for (const file of ["staging.yml", "production.yml"]) {
+            const call = loadWorkflow(file).on.workflow_call as { inputs: Record<string, unknown> };
+            assert.ok("commit" in call.inputs, file);
+        }
+    });
+
+    it("builds run natively on arm64 runners, without QEMU; only the jobs that build", () => {
+        const building = workflows().flatMap(([file, w]) =>
+            Object.entries(w.jobs)
+                .filter(([, job]) => steps(job).some((s) => s.uses === "./infra/.github/actions/deployer"))
+                .map(([name, job]) => [`${file} ${name}`, job["runs-on"]] as const),
+        );
+        // Staging and review stacks build (buildImage); production pulls what staging built.
+        assert.deepStrictEqual(Object.fromEntries(building), {
+            "production.yml up": "ubuntu-24.04",
+            "review-stack.yml up": "ubuntu-24.04-arm",
+            "staging.yml up": "ubuntu-24.04-arm",
+        });
+        for (const file of [...WORKFLOW_FILES.map((f) => path.join(WORKFLOWS, f)), ...ACTIONS]) assert.ok(!fs.readFileSync(file, "utf8").includes("setup-qemu"), file);
+    });
+
+    it("drift: staging and production every night, production with its read-only credential", () => {
+        const workflow = loadWorkflow("drift.yml");
+        assert.ok((workflow.on.schedule as { cron: string }[])[0].cron);
+        assert.deepStrictEqual(
+            Object.values(workflow.jobs).map((job) => [job.environment, runs(job).trim()]),
+            [
+                ["staging", ".github/scripts/drift.sh staging"],
+                ["production-read", ".github/scripts/drift.sh production"],
+            ],
+        );
+        assert.strictEqual(workflow.permissions?.issues, "write");
+    });
+
     it("every preview and update runs the policy pack", () => {
+        const script = fs.readFileSync(path.join(SCRIPTS, "pulumi-stack.sh"), "utf8");
+        assert.match(script, /args=\(--stack "\$stack" --non-interactive --policy-pack policy\)/);
+        assert.match(fs.readFileSync(path.join(SCRIPTS, "drift.sh"), "utf8"), /pulumi preview [^\n]*\\\n[^\n]*--policy-pack policy/);
         let checked = 0;
-        for (const file of workflowFiles()) {
-            for (const job of Object.values(load(file).jobs)) {
-                for (const step of job.steps) {
-                    if (step.uses?.startsWith("pulumi/actions") && ["preview", "up"].includes(String(step.with?.command))) {
-                        assert.strictEqual(step.with?.policyPacks, "policy", `${file}: ${step.name ?? step.with?.command}`);
+        for (const [file, workflow] of workflows()) {
+            for (const job of Object.values(workflow.jobs)) {
+                for (const step of steps(job)) {
+                    if (step.uses?.startsWith("pulumi/actions") && step.with?.command) {
+                        assert.strictEqual(step.with?.policyPacks, "policy", `${file}: ${step.name}`);
                         checked++;
                     }
-                    if (/pulumi (up|preview)/.test(step.run ?? "")) {
-                        assert.match(step.run ?? "", /--policy-pack policy/, `${file}: ${step.name}`);
-                        checked++;
-                    }
+                    assert.doesNotMatch(step.run ?? "", /pulumi (up|preview)\b/, `${file}: ${step.name} runs pulumi itself, past pulumi-stack.sh`);
+                    if (/pulumi-stack\.sh|drift\.sh/.test(step.run ?? "")) checked++;
                 }
             }
         }
-        assert.strictEqual(checked, 5, "two previews, staging, production and review-stack updates");
+        assert.strictEqual(checked, 7, "the PR preview, staging, production's preview and update, review stacks, two drift checks");
     });
 
-    it("no secret is written into a command line, a file or a log", () => {
-        for (const file of [...workflowFiles().map((f) => path.join(WORKFLOWS, f)), path.join(ROOT, ".github", "actions", "deployer", "action.yml")]) {
-            const text = fs.readFileSync(file, "utf8");
-            const doc = YAML.parse(text) as { jobs?: Record<string, Job>; runs?: { steps: Step[] } };
-            const steps = [...Object.values(doc.jobs ?? {}).flatMap((j) => j.steps), ...(doc.runs?.steps ?? [])];
-            for (const step of steps) {
+    it("no expression is expanded into a script, and no secret into a log", () => {
+        for (const file of [...WORKFLOW_FILES.map((f) => path.join(WORKFLOWS, f)), ...ACTIONS]) {
+            const doc = YAML.parse(fs.readFileSync(file, "utf8")) as { jobs?: Record<string, Job>; runs?: { steps: Step[] } };
+            for (const step of [...Object.values(doc.jobs ?? {}).flatMap(steps), ...(doc.runs?.steps ?? [])]) {
                 const run = step.run ?? "";
-                assert.ok(!run.includes("secrets.") && !run.includes("inputs.") , `${path.basename(file)}: "${step.name ?? run}" expands a secret into its script`);
-                assert.doesNotMatch(run, /set -x|(echo|printf)[^\n]*\$(\{)?(PULUMI_ACCESS_TOKEN|GH_TOKEN|TS_OAUTH)/, `${path.basename(file)}: ${step.name}`);
+                // Values reach scripts as environment variables only: an expression in a script is injection.
+                assert.ok(!run.includes("${{"), `${path.basename(file)}: "${step.name ?? run}" expands an expression into its script`);
+                assert.doesNotMatch(run, /set -x|(echo|printf)[^\n]*\$(\{)?(PULUMI_ACCESS_TOKEN|GH_TOKEN)/, `${path.basename(file)}: ${step.name}`);
             }
         }
     });
-});
 
-describe("delivery scripts with recording stand-ins for pulumi and gh", function () {
-    let tmp: string;
-    before(function () {
-        if (!haveTool("jq")) this.skip();
-        tmp = fs.mkdtempSync(path.join(os.tmpdir(), "delivery-"));
-        fs.mkdirSync(path.join(tmp, "bin"));
-        // pulumi: lists FAKE_STACKS, records every call; gh: answers FAKE_PR_<n> as the state.
-        fs.writeFileSync(
-            path.join(tmp, "bin", "pulumi"),
-            `#!/bin/bash\necho "pulumi $*" >>"$FAKE_LOG"\ncase "$1 $2" in\n"stack ls") printf '%s' "$FAKE_STACKS" ;;\n"stack select") [[ " $FAKE_EXISTING " == *" $3 "* ]] ;;\nesac\n`,
-            { mode: 0o755 },
-        );
-        fs.writeFileSync(
-            path.join(tmp, "bin", "gh"),
-            `#!/bin/bash\necho "gh $*" >>"$FAKE_LOG"\nvar="FAKE_PR_$3"\n[ -n "\${!var:-}" ] || exit 1\necho "\${!var}"\n`,
-            { mode: 0o755 },
-        );
-    });
-    after(() => tmp && fs.rmSync(tmp, { recursive: true, force: true }));
-
-    function script(name: string, args: string[], env: Record<string, string>): { status: number | null; output: string; calls: string[] } {
-        const log = path.join(tmp, `${name}-${Date.now()}.log`);
-        const run = spawnSync("bash", [path.join(SCRIPTS, name), ...args], { encoding: "utf8", env: { PATH: `${path.join(tmp, "bin")}:${process.env.PATH}`, FAKE_LOG: log, ...env } });
-        const calls = fs.existsSync(log) ? fs.readFileSync(log, "utf8").trim().split("\n") : [];
-        return { status: run.status, output: `${run.stdout}${run.stderr}`, calls };
-    }
-
-    it("destroys a review stack, then removes it; refuses anything but pr-<number>", () => {
-        const run = script("destroy-review-stack.sh", ["pr-42"], { FAKE_EXISTING: "pr-42" });
-        assert.strictEqual(run.status, 0, run.output);
-        assert.deepStrictEqual(run.calls, [
-            "pulumi stack select pr-42",
-            "pulumi destroy --stack pr-42 --yes --non-interactive --skip-preview",
-            "pulumi stack rm pr-42 --yes --non-interactive",
-        ]);
-        for (const stack of ["production", "staging", "pr-0", "pr-x"]) {
-            const refused = script("destroy-review-stack.sh", [stack], { FAKE_EXISTING: stack });
-            assert.strictEqual(refused.status, 2, stack);
-            assert.deepStrictEqual(refused.calls, [], stack);
+    it("actions are pinned by full commit SHA with the release in a comment, one commit per action everywhere, as docs/delivery.md lists them", () => {
+        const pins = new Map<string, string>();
+        for (const file of [...WORKFLOW_FILES.map((f) => path.join(WORKFLOWS, f)), ...ACTIONS]) {
+            for (const line of usesLines(file)) {
+                assert.ok(!unpinned(line), `${path.relative(ROOT, file)}: ${line}`);
+                if (line.startsWith("./")) continue;
+                const [name] = line.split("@");
+                assert.strictEqual(pins.get(name) ?? line, line, `${name} pinned twice differently`);
+                pins.set(name, line);
+            }
         }
-        assert.match(script("destroy-review-stack.sh", ["pr-7"], { FAKE_EXISTING: "" }).output, /no stack pr-7; nothing to destroy/);
+        for (const bad of ["actions/checkout@v4", "actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1", "actions/checkout@3d3c42e # v7.0.1"]) assert.ok(unpinned(bad), bad);
+        const documented = fs.readFileSync(path.join(ROOT, "docs", "delivery.md"), "utf8");
+        for (const line of pins.values()) {
+            const [name, rest] = line.split("@");
+            const [sha, tag] = rest.split(" # ");
+            assert.ok(documented.includes(`| \`${name}\` | \`${tag}\` | \`${sha}\` |`), `docs/delivery.md lists ${name} ${tag} ${sha}`);
+        }
+        assert.strictEqual(pins.size, 7);
     });
 
-    it("the sweep destroys exactly the review stacks of closed or merged pull requests", () => {
-        const stacks = JSON.stringify([{ name: "acme/staging" }, { name: "acme/production" }, { name: "acme/pr-1" }, { name: "acme/pr-2" }, { name: "acme/pr-3" }, { name: "acme/pr-4" }]);
-        const run = script("sweep-review-stacks.sh", [], { FAKE_STACKS: stacks, FAKE_EXISTING: "pr-1 pr-2 pr-3 pr-4", FAKE_PR_1: "OPEN", FAKE_PR_2: "CLOSED", FAKE_PR_3: "MERGED" });
-        const destroyed = run.calls.filter((c) => c.startsWith("pulumi destroy")).map((c) => c.split(" ")[3]);
-        assert.deepStrictEqual(destroyed, ["pr-2", "pr-3"]);
-        assert.ok(!run.calls.some((c) => /staging|production/.test(c) && !c.startsWith("pulumi stack ls")));
-        assert.match(run.output, /cannot read pull request #4; leaving pr-4 alone/);
-        assert.strictEqual(run.status, 1, "an unreadable pull request fails the sweep, so someone looks");
+    it("the Pulumi CLI and Tailscale versions are fixed", () => {
+        const version = fs.readFileSync(path.join(GITHUB, "pulumi-version"), "utf8");
+        assert.match(version, /^\d+\.\d+\.\d+\n$/);
+        const pulumiSteps = [...workflows().flatMap(([, w]) => Object.values(w.jobs).flatMap(steps)), ...ACTIONS.flatMap((f) => loadAction(f).runs.steps)].filter((s) =>
+            s.uses?.startsWith("pulumi/actions"),
+        );
+        assert.strictEqual(pulumiSteps.length, 2);
+        for (const step of pulumiSteps) {
+            assert.strictEqual(step.with?.["pulumi-version"], undefined);
+            assert.match(String(step.with?.["pulumi-version-file"]), /(^|\/)\.github\/pulumi-version$/);
+        }
+        const tailscale = loadAction(ACTIONS[0]).runs.steps.find((s) => s.uses?.startsWith("tailscale/github-action"));
+        assert.match(String(tailscale?.with?.version), /^\d+\.\d+\.\d+$/);
     });
 
-    it("pass shellcheck", function () {
+    it("tailnet access per environment: each job joins with its environment's CI tag, which the policy admits on that environment's hosts only", () => {
+        const joined: Record<string, string> = {};
+        for (const [file, workflow] of workflows()) {
+            for (const [name, job] of Object.entries(workflow.jobs)) {
+                for (const step of steps(job).filter((s) => s.uses?.endsWith("/actions/deployer"))) {
+                    assert.strictEqual(step.with?.["tailscale-tag"], CI_TAG[job.environment!], `${file} ${name}`);
+                    joined[job.environment!] = String(step.with?.["tailscale-tag"]);
+                }
+            }
+        }
+        assert.deepStrictEqual(joined, CI_TAG);
+        // The example policy in docs/hosts.md, Access.
+        const hosts = fs.readFileSync(path.join(ROOT, "docs", "hosts.md"), "utf8");
+        const jsonc = /```jsonc\n([\s\S]*?)```/.exec(hosts.slice(hosts.indexOf("## Access")))![1];
+        const policy = JSON.parse(jsonc.replace(/^\s*\/\/.*$/gm, "")) as { ssh: { action: string; src: string[]; dst: string[]; users: string[] }[] };
+        const admitted = (ciTag: string): string[] => policy.ssh.filter((r) => r.src.includes(ciTag) && r.users.includes("deploy")).flatMap((r) => r.dst).sort();
+        const hostTag = { production: DEFAULT_HOST_TAGS.production, staging: DEFAULT_HOST_TAGS.staging, review: DEFAULT_HOST_TAGS.review };
+        for (const [environment, ciTag] of Object.entries(CI_TAG)) assert.deepStrictEqual(admitted(ciTag), [hostTag[environment as keyof typeof hostTag]], ciTag);
+        assert.ok(!policy.ssh.some((r) => r.dst.includes(DEFAULT_HOST_TAGS.production) && r.action === "accept" && r.src.some((s) => s !== CI_TAG.production)), "production's host admits production's CI tag only, unattended");
+    });
+
+    it("scripts pass shellcheck", function () {
         if (!haveTool("shellcheck")) this.skip();
         execFileSync("shellcheck", fs.readdirSync(SCRIPTS).map((f) => path.join(SCRIPTS, f)));
     });

@@ -1,0 +1,67 @@
+#!/bin/bash
+# Drift check of one stack: `pulumi preview --refresh --expect-no-changes`, then one issue per
+# stack, titled "Drift: <stack>" and labelled drift: opened when something changed outside Pulumi,
+# updated while it stays so, closed when the stack is clean again. A preview that cannot run
+# fails the job and leaves the issue as it is.
+# The deploy Command and the delete-time clean-ups (every command:local:Command) are excluded from
+# the verdict: they have no cloud state to drift, and the deploy's trigger follows whatever commit
+# the app's checkout is at. `--exclude` takes URN globs ("**" any run of characters, "*" no ':',
+# pulumi/pulumi pkg/resource/deploy/deployment.go getMatcher).
+# Usage: drift.sh staging|production     (from the project's root)
+# Needs: pulumi (logged in), gh (GH_TOKEN with issues: write; GH_REPO or a github.com remote), jq.
+set -euo pipefail
+
+stack="${1:?usage: drift.sh staging|production}"
+[[ "$stack" == staging || "$stack" == production ]] || {
+    echo "drift: $stack: only staging and production are checked (review stacks are short-lived)" >&2
+    exit 2
+}
+title="Drift: $stack"
+label=drift
+run_url="${GITHUB_SERVER_URL:-https://github.com}/${GITHUB_REPOSITORY:-}/actions/runs/${GITHUB_RUN_ID:-}"
+preview="$(mktemp)"
+body="$(mktemp)"
+trap 'rm -f "$preview" "$body"' EXIT
+
+status=0
+pulumi preview --stack "$stack" --refresh --expect-no-changes --diff --non-interactive \
+    --exclude '**command:local:Command::**' --policy-pack policy >"$preview" 2>&1 || status=$?
+cat "$preview"
+# 7: changes where none were expected (pkg/cmd/pulumi/cmd/exit_codes.go ExitNoChanges).
+case "$status" in
+0) drifted=false ;;
+7) drifted=true ;;
+*)
+    echo "::error title=Drift check of $stack did not run::pulumi preview exited $status; the drift issue is left as it is" >&2
+    exit 1
+    ;;
+esac
+
+number="$(gh issue list --state open --label "$label" --limit 100 --json number,title |
+    jq -r --arg title "$title" 'map(select(.title == $title)) | .[0].number // empty')"
+if [ "$drifted" = false ]; then
+    if [ -n "$number" ]; then
+        gh issue close "$number" --comment "Clean again: $run_url"
+    fi
+    echo "drift: $stack matches its Pulumi state"
+    exit 0
+fi
+
+{
+    echo "\`pulumi preview --refresh\` of **$stack** found changes made outside Pulumi ($run_url)."
+    echo "Bring them back with \`pulumi up --stack $stack\`, or make them part of the program."
+    echo
+    echo '```'
+    # A fence inside the output would end the code block.
+    # shellcheck disable=SC2016
+    tail -c 60000 "$preview" | sed 's/^```/` ``/'
+    echo '```'
+} >"$body"
+gh label create "$label" --color D93F0B --description "Changed outside Pulumi (drift workflow)" --force
+if [ -n "$number" ]; then
+    gh issue edit "$number" --body-file "$body" >/dev/null
+    echo "drift: $stack still drifts; updated #$number"
+else
+    gh issue create --title "$title" --label "$label" --body-file "$body"
+fi
+echo "::warning title=Drift on $stack::see the issue \"$title\""
