@@ -5,16 +5,29 @@ import * as pulumi from "@pulumi/pulumi";
 import { KEY_NAMES, KEYS, KeyName, KeySpec, PROJECT } from "../config/keys";
 import { loadConfig } from "../config/load";
 import { parseConfig, stackKind } from "../config/parse";
+import type { Settings } from "../config/settings";
 import { ForeignValue, isUnset, RawConfig } from "../config/raw";
 import { CommitReader, readCheckoutCommit } from "../lib/app-checkout";
 import { readProjectDefaults, readStackFile } from "../lib/stack-file";
 import { createStack, StackResult } from "../program";
 import { recordingMocks, RecordedInvoke, RecordedResource } from "./mocks";
 
-// Draining the runtime's RPC queue is only exposed by this function, marked @internal (so absent
-// from the typings); test/config-load.spec.ts fails if an SDK update removes it.
+/** The parts of the runtime's RegisterResourceRequest (proto/resource_pb.js) the plan reads. */
+interface RegisterRequest {
+    getType(): string;
+    getName(): string;
+    getObject(): { toJavaScript(): Record<string, unknown> } | undefined;
+    getPropertydependenciesMap(): { forEach(f: (deps: { getUrnsList(): string[] }, key: string) => void): void };
+}
+interface Monitor {
+    registerResource(req: RegisterRequest, callback: (...args: unknown[]) => void): void;
+}
+
+// Draining the runtime's RPC queue and reaching the (mock) monitor are only exposed by these
+// functions, marked @internal (so absent from the typings); test/config-load.spec.ts and
+// test/plan.spec.ts fail if an SDK update removes them.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-export const { waitForRPCs } = require("@pulumi/pulumi/runtime/settings") as { waitForRPCs: () => Promise<void> };
+export const { waitForRPCs, getMonitor } = require("@pulumi/pulumi/runtime/settings") as { waitForRPCs: () => Promise<void>; getMonitor: () => Monitor };
 
 /** Marker Pulumi puts on secret values it hands to mocks. */
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
@@ -48,6 +61,15 @@ export interface PlanEntry {
     readonly name: string;
     readonly parent: string | null;
     readonly inputs: unknown;
+    /** Per input, the resources its value is derived from (by name): what a replacement carries over. */
+    readonly inputDependencies: Readonly<Record<string, readonly string[]>>;
+}
+
+/** A registration as the engine receives it, which the Mocks interface does not show. */
+export interface EngineRegistration {
+    /** Inputs with each secret wrapped where it is, not lifted to its top-level property. */
+    readonly inputs: Record<string, unknown>;
+    readonly dependencies: Readonly<Record<string, readonly string[]>>;
 }
 
 export type PlanResult =
@@ -55,10 +77,13 @@ export type PlanResult =
           readonly ok: true;
           readonly stack: string;
           readonly source: StackConfigSource;
+          readonly settings: Settings;
           /** plan.json's content: secrets masked, sorted by type and name. */
           readonly entries: readonly PlanEntry[];
           /** What the mocks received, secrets still wrapped (for tests). */
           readonly resources: readonly RecordedResource[];
+          /** What the engine received, by `<type>::<name>`. */
+          readonly registrations: ReadonlyMap<string, EngineRegistration>;
           readonly invokes: readonly RecordedInvoke[];
           /** Resource options by `<type>::<name>` (mocks never see options). */
           readonly options: ReadonlyMap<string, RecordedOptions>;
@@ -185,6 +210,26 @@ export async function useMockedStack(stack: string, source: RawConfig, mocks: pu
     await pulumi.runtime.setMocks(mocks, PROJECT, stack, false);
 }
 
+/**
+ * Records each registration as the engine receives it. Pulumi's mock monitor hands the Mocks
+ * deserialized inputs whose secrecy is pushed up to the top-level property (runtime/rpc.js
+ * deserializeProperty), so a Command's environment with one secret value would read as secret as a
+ * whole; the request itself carries each secret where it is, and each input's dependencies.
+ */
+function recordRegistrations(into: Map<string, EngineRegistration>): void {
+    const monitor = getMonitor();
+    const register = monitor.registerResource.bind(monitor);
+    monitor.registerResource = (req, callback) => {
+        const dependencies: Record<string, string[]> = {};
+        req.getPropertydependenciesMap().forEach((deps, key) => {
+            const names = deps.getUrnsList().map((urn) => urn.slice(urn.lastIndexOf("::") + 2));
+            if (names.length > 0) dependencies[key] = [...new Set(names)].sort();
+        });
+        into.set(`${req.getType()}::${req.getName()}`, { inputs: req.getObject()?.toJavaScript() ?? {}, dependencies });
+        register(req, callback);
+    };
+}
+
 function valueOf<T>(output: pulumi.Output<T>): Promise<T> {
     return new Promise((resolve) => output.apply((v) => (resolve(v), v)));
 }
@@ -205,6 +250,8 @@ export async function runPlan(stack: string, source: StackConfigSource, options:
     const invokes: RecordedInvoke[] = [];
     const mocks = recordingMocks(resources, invokes);
     await useMockedStack(stack, source, options.wrapMocks ? options.wrapMocks(mocks) : mocks);
+    const registrations = new Map<string, EngineRegistration>();
+    recordRegistrations(registrations);
 
     const created: { type: string; name: string; resource: pulumi.Resource; parent?: pulumi.Resource }[] = [];
     const recordedOptions = new Map<string, RecordedOptions>();
@@ -250,7 +297,29 @@ export async function runPlan(stack: string, source: StackConfigSource, options:
     const sortedArtifacts = Object.fromEntries(Object.entries(artifacts).sort(([a], [b]) => a.localeCompare(b)));
     const entries = resources
         .filter((r) => r.type !== "pulumi:pulumi:Stack")
-        .map((r) => ({ type: r.type, name: r.name, parent: parentNames.get(`${r.type}\0${r.name}`) ?? null, inputs: maskSecrets(r.inputs) }))
+        .map((r) => {
+            const registration = registrations.get(`${r.type}::${r.name}`);
+            if (!registration) throw new Error(`no registration recorded for ${r.type}::${r.name}`);
+            return {
+                type: r.type,
+                name: r.name,
+                parent: parentNames.get(`${r.type}\0${r.name}`) ?? null,
+                inputs: maskSecrets(registration.inputs),
+                inputDependencies: registration.dependencies,
+            };
+        })
         .sort((a, b) => a.type.localeCompare(b.type) || a.name.localeCompare(b.name));
-    return { ok: true, stack, source, entries, resources, invokes, options: recordedOptions, artifacts: sortedArtifacts, outputs: revealSecrets(outputs) as Record<string, unknown> };
+    return {
+        ok: true,
+        stack,
+        source,
+        settings: parsed.settings,
+        entries,
+        resources,
+        registrations,
+        invokes,
+        options: recordedOptions,
+        artifacts: sortedArtifacts,
+        outputs: revealSecrets(outputs) as Record<string, unknown>,
+    };
 }

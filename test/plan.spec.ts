@@ -4,8 +4,9 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { SECRET_MASK, stackConfigFromFiles } from "../plan/run";
-import { ROOT } from "./support";
+import { TYPE } from "../plan/resource-types";
+import { getMonitor, revealSecrets, SECRET_MASK, stackConfigFromFiles } from "../plan/run";
+import { planFor, ROOT } from "./support";
 
 function plan(args: string[]): { status: number | null; stdout: string; stderr: string } {
     const run = spawnSync(process.execPath, [path.join(ROOT, "launch.js"), "plan/cli", ...args], { encoding: "utf8", cwd: ROOT });
@@ -17,6 +18,7 @@ interface Entry {
     name: string;
     parent: string | null;
     inputs: unknown;
+    inputDependencies: Record<string, string[]>;
 }
 
 describe("offline plan command", () => {
@@ -33,7 +35,7 @@ describe("offline plan command", () => {
             assert.match(run.stdout, new RegExp(`RAILS_ENV: ${railsEnv}\\n`));
             assert.match(run.stdout, /placeholder secrets: cloudflareApiToken, hcloudToken, railsMasterKey, registryPassword, tailscaleApiKey/);
             entries[stack] = JSON.parse(fs.readFileSync(path.join(out, "plan.json"), "utf8"));
-            for (const entry of entries[stack]) assert.deepStrictEqual(Object.keys(entry).sort(), ["inputs", "name", "parent", "type"]);
+            for (const entry of entries[stack]) assert.deepStrictEqual(Object.keys(entry).sort(), ["inputDependencies", "inputs", "name", "parent", "type"]);
         });
     }
 
@@ -49,6 +51,24 @@ describe("offline plan command", () => {
         const provider = entries.staging.find((e) => e.type === "pulumi:providers:hcloud");
         assert.deepStrictEqual(provider?.inputs, { token: SECRET_MASK });
         assert.ok(!JSON.stringify(entries).includes("placeholder-"), "a placeholder secret leaked into plan.json");
+    });
+
+    it("shows the deploy Command's environment in clear, each secret value masked where it is", () => {
+        const deploy = entries.staging.find((e) => e.type === TYPE.command && e.name.endsWith("-deploy-kamal"));
+        const environment = (deploy?.inputs as { environment: Record<string, string> }).environment;
+        assert.strictEqual(environment.RAILS_STACK_RAILS_ENV, "staging");
+        assert.strictEqual(environment.RAILS_STACK_VERSION, "v1");
+        assert.match(environment.RAILS_STACK_FILE_0, /^service: shop$/m, "the rendered Kamal set, reproducible from plan.json");
+        const secretNames = [...environment.RAILS_STACK_SECRET_NAMES.split(" "), "RAILS_STACK_TUNNEL_TOKEN"];
+        const masked = Object.keys(environment).filter((k) => environment[k] === SECRET_MASK);
+        assert.deepStrictEqual(masked.sort(), secretNames.sort(), "exactly the secret values are masked");
+    });
+
+    it("names, per input, the resources its value comes from", () => {
+        const server = entries.staging.find((e) => e.type === TYPE.server);
+        assert.deepStrictEqual(server?.inputDependencies.userData, ["shop-staging-web-1-tailnet-key"], "the auth key is in the user-data");
+        assert.deepStrictEqual(server?.inputDependencies.sshKeys, ["shop-staging-hosts-ssh-key"]);
+        assert.strictEqual(server?.inputDependencies.serverType, undefined);
     });
 
     it("exits 2 with one line per problem, no stack trace and nothing written, on bad config", () => {
@@ -116,6 +136,20 @@ describe("offline plan command", () => {
         assert.strictEqual(run.status, 1);
         assert.match(run.stderr, /exists and is not a plan output/);
         assert.strictEqual(fs.readFileSync(path.join(precious, "notes.txt"), "utf8"), "keep me");
+    });
+});
+
+describe("plan.json: what the engine receives", () => {
+    it("still reaches the runtime's monitor (internal SDK function present)", () => {
+        assert.strictEqual(typeof getMonitor, "function");
+    });
+
+    it("carries the same values the mocks saw, only the secrecy where the engine has it", async () => {
+        const plan = await planFor("production");
+        for (const resource of plan.resources.filter((r) => r.type !== "pulumi:pulumi:Stack")) {
+            const registration = plan.registrations.get(`${resource.type}::${resource.name}`);
+            assert.deepStrictEqual(revealSecrets(registration?.inputs), revealSecrets(resource.inputs), `${resource.name}`);
+        }
     });
 });
 
