@@ -9,7 +9,7 @@ const { execFileSync } = require("child_process");
 
 const root = __dirname;
 const stamp = path.join(root, "bin", ".built");
-const sourceDirs = ["config", "lib", "renderers", "components", "cloud-init", "deploy", "plan", "policy", "test"];
+const sourceDirs = ["config", "lib", "renderers", "components", "cloud-init", "deploy", "plan", "policy", "pricing", "test"];
 
 function newestSource() {
     let newest = Math.max(...["index.ts", "program.ts", "tsconfig.json"].map((f) => fs.statSync(path.join(root, f)).mtimeMs));

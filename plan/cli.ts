@@ -1,6 +1,9 @@
 // `npm run plan -- --stack <name> [--out <dir>] [--set key=value ...]`: the offline plan.
 import * as path from "path";
 import { stackKind } from "../config/parse";
+import { costSummary, StackCost } from "../pricing/cost";
+import { PlanPrices, pricesFor } from "../pricing/live";
+import { costJson, planCost } from "./cost";
 import { PlanResult, readStackConfig, runPlan } from "./run";
 import { writePlan } from "./write";
 
@@ -49,7 +52,7 @@ function parseArgs(argv: readonly string[]): Args | string {
     return "error" in kind ? kind.error : { stack, out, overrides };
 }
 
-function summary(result: Extract<PlanResult, { ok: true }>, dir: string): string {
+function summary(result: Extract<PlanResult, { ok: true }>, prices: PlanPrices, cost: StackCost, dir: string): string {
     const counts = new Map<string, number>();
     for (const e of result.entries) counts.set(e.type, (counts.get(e.type) ?? 0) + 1);
     const lines = [
@@ -61,7 +64,9 @@ function summary(result: Extract<PlanResult, { ok: true }>, dir: string): string
         ...[...counts].sort(([a], [b]) => a.localeCompare(b)).map(([type, n]) => `    ${String(n).padStart(3)}  ${type}`),
         `  invokes (cloud round trips in a real preview): ${result.invokes.length}`,
         `  placeholder secrets: ${result.source.placeholders.join(", ") || "none"}`,
-        `  wrote ${path.relative(process.cwd(), dir) || "."}/: plan.json${Object.keys(result.artifacts).map((f) => `, ${f}`).join("")}`,
+        ...prices.report,
+        ...costSummary(cost),
+        `  wrote ${path.relative(process.cwd(), dir) || "."}/: plan.json, cost.json${Object.keys(result.artifacts).map((f) => `, ${f}`).join("")}`,
     ];
     return `${lines.join("\n")}\n`;
 }
@@ -84,8 +89,12 @@ async function main(): Promise<number> {
         return 2;
     }
     const dir = path.resolve(args.out ?? path.join(ROOT, "out", args.stack));
-    writePlan(result, dir);
-    process.stdout.write(summary(result, dir));
+    // A token given for this run (--set) is real; one from the stack file is a placeholder.
+    const token = source.placeholders.includes("hcloudToken") ? undefined : source.values.hcloudToken;
+    const prices = await pricesFor(token);
+    const cost = planCost(result, prices.prices);
+    writePlan(result, dir, { "cost.json": costJson(cost) });
+    process.stdout.write(summary(result, prices, cost, dir));
     return 0;
 }
 
