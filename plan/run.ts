@@ -23,11 +23,13 @@ interface Monitor {
     registerResource(req: RegisterRequest, callback: (...args: unknown[]) => void): void;
 }
 
-// Draining the runtime's RPC queue and reaching the (mock) monitor are only exposed by these
-// functions, marked @internal (so absent from the typings); test/config-load.spec.ts and
-// test/plan.spec.ts fail if an SDK update removes them.
+// Draining the runtime's RPC queue, reaching the (mock) monitor and dropping its leak report are
+// only exposed by these functions, marked @internal (so absent from the typings);
+// test/config-load.spec.ts and test/plan.spec.ts fail if an SDK update removes them.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 export const { waitForRPCs, getMonitor } = require("@pulumi/pulumi/runtime/settings") as { waitForRPCs: () => Promise<void>; getMonitor: () => Monitor };
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { leakedPromises } = require("@pulumi/pulumi/runtime/debuggable") as { leakedPromises: () => unknown };
 
 /** Marker Pulumi puts on secret values it hands to mocks. */
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
@@ -230,6 +232,30 @@ function recordRegistrations(into: Map<string, EngineRegistration>): void {
     };
 }
 
+/**
+ * Runs `body`, failing with the program's first error. An error inside an apply (the capacity
+ * check's RunError, components/capacity.ts) reaches the runtime as an unhandled rejection and
+ * leaves the outputs that depend on it unresolved, so without this the plan would wait forever.
+ * Other listeners (a test runner's) are set aside meanwhile; the runtime's own leak report of
+ * the abandoned promises is dropped with them.
+ */
+async function failingOnProgramError<T>(body: () => Promise<T>): Promise<T> {
+    const others = process.listeners("unhandledRejection");
+    process.removeAllListeners("unhandledRejection");
+    let onError: (err: unknown) => void = () => undefined;
+    const failed = new Promise<never>((_, reject) => (onError = reject));
+    process.on("unhandledRejection", onError);
+    try {
+        return await Promise.race([body(), failed]);
+    } catch (err) {
+        leakedPromises();
+        throw err;
+    } finally {
+        process.removeListener("unhandledRejection", onError);
+        for (const listener of others) process.on("unhandledRejection", listener);
+    }
+}
+
 function valueOf<T>(output: pulumi.Output<T>): Promise<T> {
     return new Promise((resolve) => output.apply((v) => (resolve(v), v)));
 }
@@ -257,43 +283,46 @@ export async function runPlan(stack: string, source: StackConfigSource, options:
     const recordedOptions = new Map<string, RecordedOptions>();
     const keyOf = new Map<pulumi.Resource, string>();
     let artifactOutputs: StackResult["artifacts"] = {};
-    const outputs = await pulumi.runtime.runInPulumiStack(async () => {
-        pulumi.runtime.registerStackTransformation((args) => {
-            created.push({ type: args.type, name: args.name, resource: args.resource, parent: args.opts.parent });
-            const key = `${args.type}::${args.name}`;
-            keyOf.set(args.resource, key);
-            const opts = args.opts as pulumi.CustomResourceOptions;
-            // The program passes resources directly (never Outputs of them), so these are plain values.
-            const dependsOn = ([] as unknown[]).concat(opts.dependsOn ?? []) as pulumi.Resource[];
-            recordedOptions.set(key, {
-                protect: opts.protect === true,
-                retainOnDelete: opts.retainOnDelete === true,
-                deleteBeforeReplace: opts.deleteBeforeReplace === true,
-                ignoreChanges: opts.ignoreChanges ?? [],
-                dependsOn: dependsOn.map((r) => keyOf.get(r) ?? "(unknown)").sort(),
-                additionalSecretOutputs: opts.additionalSecretOutputs ?? [],
-            });
-            return undefined;
-        });
-        const result = createStack(loadConfig(options.readCommit ?? readCheckoutCommit));
-        artifactOutputs = { ...result.artifacts };
-        return result.outputs;
-    });
-
-    // Registration is asynchronous: wait until every RPC to the (mock) engine is done, the stack's
-    // own outputs included, so nothing is still in flight when a caller exits.
-    await waitForRPCs();
     const parentNames = new Map<string, string | null>();
-    for (const c of created) {
-        const parentUrn = c.parent ? await valueOf(c.parent.urn) : undefined;
-        parentNames.set(`${c.type}\0${c.name}`, parentUrn ? parentUrn.slice(parentUrn.lastIndexOf("::") + 2) : null);
-    }
     const artifacts: Record<string, string> = {};
-    for (const [file, output] of Object.entries(artifactOutputs)) {
-        const value: string | Readonly<Record<string, string>> = await valueOf<string | Readonly<Record<string, string>>>(output);
-        if (typeof value === "string") artifacts[file] = value;
-        else for (const [inner, content] of Object.entries(value)) artifacts[`${file}/${inner}`] = content;
-    }
+    const outputs = await failingOnProgramError(async () => {
+        const stackOutputs = await pulumi.runtime.runInPulumiStack(async () => {
+            pulumi.runtime.registerStackTransformation((args) => {
+                created.push({ type: args.type, name: args.name, resource: args.resource, parent: args.opts.parent });
+                const key = `${args.type}::${args.name}`;
+                keyOf.set(args.resource, key);
+                const opts = args.opts as pulumi.CustomResourceOptions;
+                // The program passes resources directly (never Outputs of them), so these are plain values.
+                const dependsOn = ([] as unknown[]).concat(opts.dependsOn ?? []) as pulumi.Resource[];
+                recordedOptions.set(key, {
+                    protect: opts.protect === true,
+                    retainOnDelete: opts.retainOnDelete === true,
+                    deleteBeforeReplace: opts.deleteBeforeReplace === true,
+                    ignoreChanges: opts.ignoreChanges ?? [],
+                    dependsOn: dependsOn.map((r) => keyOf.get(r) ?? "(unknown)").sort(),
+                    additionalSecretOutputs: opts.additionalSecretOutputs ?? [],
+                });
+                return undefined;
+            });
+            const result = createStack(loadConfig(options.readCommit ?? readCheckoutCommit));
+            artifactOutputs = { ...result.artifacts };
+            return result.outputs;
+        });
+
+        // Registration is asynchronous: wait until every RPC to the (mock) engine is done, the stack's
+        // own outputs included, so nothing is still in flight when a caller exits.
+        await waitForRPCs();
+        for (const c of created) {
+            const parentUrn = c.parent ? await valueOf(c.parent.urn) : undefined;
+            parentNames.set(`${c.type}\0${c.name}`, parentUrn ? parentUrn.slice(parentUrn.lastIndexOf("::") + 2) : null);
+        }
+        for (const [file, output] of Object.entries(artifactOutputs)) {
+            const value: string | Readonly<Record<string, string>> = await valueOf<string | Readonly<Record<string, string>>>(output);
+            if (typeof value === "string") artifacts[file] = value;
+            else for (const [inner, content] of Object.entries(value)) artifacts[`${file}/${inner}`] = content;
+        }
+        return stackOutputs;
+    });
     const sortedArtifacts = Object.fromEntries(Object.entries(artifacts).sort(([a], [b]) => a.localeCompare(b)));
     const entries = resources
         .filter((r) => r.type !== "pulumi:pulumi:Stack")

@@ -1,6 +1,6 @@
-// A small typed client for the two Hetzner Cloud API reads the cost and capacity checks need:
-// GET /pricing and GET /server_types?name=. Shapes and errors as hetznercloud/hcloud-go defines
-// them (hcloud/schema/pricing.go, hcloud/schema/server_type.go, hcloud/schema/error.go) and
+// A small typed client for the Hetzner Cloud API reads the cost and capacity checks need:
+// GET /pricing, /server_types and /servers. Shapes and errors as hetznercloud/hcloud-go defines
+// them (hcloud/schema/pricing.go, server_type.go, server.go, meta.go, error.go) and
 // docs.hetzner.cloud documents them ("Errors": a JSON body {"error": {"code", "message",
 // "details"}}; a missing, malformed or revoked token is 401 with code "unauthorized").
 
@@ -41,6 +41,13 @@ export interface ApiServerType {
     readonly locations: readonly ApiServerTypeLocation[];
 }
 
+/** A server as /servers lists it (the fields the capacity check reads). */
+export interface ApiServer {
+    readonly name: string;
+    readonly server_type: { readonly name: string };
+    readonly location: { readonly name: string };
+}
+
 /** An API answer other than 2xx, or no answer; the message is one line, without the token. */
 export class HetznerApiError extends Error {
     constructor(
@@ -79,6 +86,24 @@ async function get<T>(path: string, token: string, endpoint: string): Promise<T>
 export async function fetchPricing(token: string, endpoint = hetznerEndpoint()): Promise<ApiPricing> {
     return (await get<{ pricing: ApiPricing }>("/pricing", token, endpoint)).pricing;
 }
+
+/** Every page of a list endpoint (meta.pagination.next_page, hcloud/schema/meta.go). */
+async function all<T>(path: string, key: string, token: string, endpoint: string): Promise<T[]> {
+    const items: T[] = [];
+    for (let page: number | null = 1; page !== null; ) {
+        const separator: string = path.includes("?") ? "&" : "?";
+        const answer: Record<string, unknown> & { meta?: { pagination?: { next_page: number | null } } } = await get(`${path}${separator}page=${page}&per_page=50`, token, endpoint);
+        items.push(...((answer[key] as T[]) ?? []));
+        page = answer.meta?.pagination?.next_page ?? null;
+    }
+    return items;
+}
+
+export const fetchServerTypes = (token: string, endpoint = hetznerEndpoint()): Promise<ApiServerType[]> => all("/server_types", "server_types", token, endpoint);
+
+/** The project's servers carrying every `key=value` of the selector (Hetzner's label_selector). */
+export const fetchServers = (labelSelector: string, token: string, endpoint = hetznerEndpoint()): Promise<ApiServer[]> =>
+    all(`/servers?label_selector=${encodeURIComponent(labelSelector)}`, "servers", token, endpoint);
 
 /** The server type by name, or undefined when Hetzner has no such type. */
 export async function fetchServerType(name: string, token: string, endpoint = hetznerEndpoint()): Promise<ApiServerType | undefined> {

@@ -6,7 +6,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { tablePrices } from "../pricing/cost";
-import { fetchPricing, fetchServerType, HetznerApiError } from "../pricing/hetzner-api";
+import { fetchPricing, fetchServerType, fetchServerTypes, HetznerApiError } from "../pricing/hetzner-api";
 import { livePriceSet, pricesFor } from "../pricing/live";
 import { fakeHetzner, FakeHetzner, FakeHetznerState, pricingAnswer, serverTypeAnswer } from "./hetzner-fake";
 import { ROOT } from "./support";
@@ -28,7 +28,7 @@ function plan(args: string[], env: NodeJS.ProcessEnv): Promise<{ status: number 
 
 describe("live Hetzner prices", () => {
     let api: FakeHetzner;
-    const state: FakeHetznerState = { token: TOKEN, pricing: pricingAnswer(TABLE_SERVERS), serverTypes: [serverTypeAnswer("cax11", { fsn1: true, nbg1: true, hel1: false })] };
+    const state: FakeHetznerState = { token: TOKEN, pricing: pricingAnswer(TABLE_SERVERS), serverTypes: [serverTypeAnswer("cax11", { fsn1: true, nbg1: true, hel1: false })], servers: [] };
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cost-live-"));
     before(async () => {
         api = await fakeHetzner(state);
@@ -52,6 +52,8 @@ describe("live Hetzner prices", () => {
         assert.deepStrictEqual(type?.locations.map((l) => `${l.name}:${l.available}`), ["fsn1:true", "nbg1:true", "hel1:false"]);
         assert.strictEqual(await fetchServerType("cax99", TOKEN, api.endpoint), undefined);
         assert.deepStrictEqual(api.requests, ["GET /v1/pricing", "GET /v1/server_types?name=cax11", "GET /v1/server_types?name=cax99"]);
+        assert.deepStrictEqual((await fetchServerTypes(TOKEN, api.endpoint)).map((t) => t.name), ["cax11"]);
+        assert.strictEqual(api.requests.at(-1), "GET /v1/server_types?page=1&per_page=50");
     });
 
     it("names each table entry the API contradicts", async () => {

@@ -6,10 +6,12 @@
 // - prices are decimal strings, net and gross (hcloud/schema/pricing.go), currency the project's;
 // - /server_types filters by exact name and answers an empty list for an unknown one, each type
 //   with its locations and `available` (hcloud/schema/server_type.go ServerTypeLocation);
+// - /servers filters by label_selector, every comma-separated `key=value` required;
+// - lists are paged: `page`, `per_page` (at most 50), meta.pagination.next_page (null on the last);
 // - any other path is 404 not_found.
 import * as http from "http";
 import type { AddressInfo } from "net";
-import type { ApiPricing, ApiServerType } from "../pricing/hetzner-api";
+import type { ApiPricing, ApiServer, ApiServerType } from "../pricing/hetzner-api";
 
 export interface FakeHetzner {
     /** The endpoint, as HCLOUD_ENDPOINT takes it: http://127.0.0.1:<port>/v1 */
@@ -23,6 +25,7 @@ export interface FakeHetznerState {
     readonly token: string;
     pricing: ApiPricing;
     serverTypes: ApiServerType[];
+    servers: (ApiServer & { labels: Record<string, string> })[];
 }
 
 const error = (code: string, message: string) => ({ error: { code, message, details: {} } });
@@ -38,10 +41,23 @@ export async function fakeHetzner(state: FakeHetznerState): Promise<FakeHetzner>
         };
         if (req.headers.authorization !== `Bearer ${state.token}`) return answer(401, error("unauthorized", "unable to authenticate"));
         if (req.method === "GET" && url.pathname === "/v1/pricing") return answer(200, { pricing: state.pricing });
+        const page = (key: string, items: unknown[]) => {
+            const perPage = Number(url.searchParams.get("per_page") ?? 25);
+            const number = Number(url.searchParams.get("page") ?? 1);
+            if (!(perPage >= 1 && perPage <= 50) || !(number >= 1)) return answer(400, error("invalid_input", "invalid input in fields 'page', 'per_page'"));
+            const last = Math.max(1, Math.ceil(items.length / perPage));
+            return answer(200, {
+                [key]: items.slice((number - 1) * perPage, number * perPage),
+                meta: { pagination: { page: number, per_page: perPage, previous_page: number > 1 ? number - 1 : null, next_page: number < last ? number + 1 : null, last_page: last, total_entries: items.length } },
+            });
+        };
         if (req.method === "GET" && url.pathname === "/v1/server_types") {
             const name = url.searchParams.get("name");
-            const types = name === null ? state.serverTypes : state.serverTypes.filter((t) => t.name === name);
-            return answer(200, { server_types: types, meta: { pagination: { page: 1, per_page: 25, total_entries: types.length } } });
+            return page("server_types", name === null ? state.serverTypes : state.serverTypes.filter((t) => t.name === name));
+        }
+        if (req.method === "GET" && url.pathname === "/v1/servers") {
+            const required = (url.searchParams.get("label_selector") ?? "").split(",").filter(Boolean).map((r) => r.split("="));
+            return page("servers", state.servers.filter((s) => required.every(([k, v]) => s.labels[k] === v)));
         }
         return answer(404, error("not_found", "not found"));
     });
@@ -71,6 +87,11 @@ export function pricingAnswer(servers: Readonly<Record<string, number>>, ipv4 = 
         server_types: Object.entries(servers).map(([name, monthly], i) => ({ id: 45 + i, name, prices: locations.map((l) => at(l, monthly, Math.round((monthly / 624) * 1e4) / 1e4)) })),
         volume: { price_per_gb_month: money(volume) },
     };
+}
+
+/** A server as /servers lists it, with the labels the stack's servers carry. */
+export function serverAnswer(name: string, serverType: string, location: string, labels: Record<string, string>): ApiServer & { labels: Record<string, string> } {
+    return { name, server_type: { name: serverType }, location: { name: location }, labels };
 }
 
 /** A server type as /server_types lists it, available where `available` says. */
