@@ -65,6 +65,8 @@ export interface PlanEntry {
     readonly inputs: unknown;
     /** Per input, the resources its value is derived from (by name): what a replacement carries over. */
     readonly inputDependencies: Readonly<Record<string, readonly string[]>>;
+    /** Per secret input that is a rendered artifact, the artifact's path: how a change to it shows. */
+    readonly inputArtifacts: Readonly<Record<string, string>>;
 }
 
 /** A registration as the engine receives it, which the Mocks interface does not show. */
@@ -324,6 +326,7 @@ export async function runPlan(stack: string, source: StackConfigSource, options:
         return stackOutputs;
     });
     const sortedArtifacts = Object.fromEntries(Object.entries(artifacts).sort(([a], [b]) => a.localeCompare(b)));
+    const artifactOf = new Map(Object.entries(sortedArtifacts).map(([file, content]) => [content, file]));
     const entries = resources
         .filter((r) => r.type !== "pulumi:pulumi:Stack")
         .map((r) => {
@@ -335,6 +338,12 @@ export async function runPlan(stack: string, source: StackConfigSource, options:
                 parent: parentNames.get(`${r.type}\0${r.name}`) ?? null,
                 inputs: maskSecrets(registration.inputs),
                 inputDependencies: registration.dependencies,
+                inputArtifacts: Object.fromEntries(
+                    Object.entries(registration.inputs).flatMap(([input, value]) => {
+                        const file = isSecretValue(value) && typeof value.value === "string" ? artifactOf.get(value.value) : undefined;
+                        return file ? [[input, file]] : [];
+                    }),
+                ),
             };
         })
         .sort((a, b) => a.type.localeCompare(b.type) || a.name.localeCompare(b.name));

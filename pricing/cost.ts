@@ -123,6 +123,8 @@ export interface DatabaseRequests {
 export interface StackCost {
     readonly stack: string;
     readonly priceSource: PriceSet["source"];
+    /** What the figures assume besides the prices. */
+    readonly assumptions: { readonly r2StoredGb: number; readonly monthHours: number; readonly reviewLifetimeHours: number };
     readonly lines: readonly CostLine[];
     readonly total: { readonly upperBound: number; readonly idle: number };
     /** The server at its pre-June-2026 price, for a server ordered before then and never rescaled. */
@@ -187,6 +189,7 @@ export function stackCost(facts: StackFacts, prices: PriceSet): StackCost {
     return {
         stack: facts.stack,
         priceSource: prices.source,
+        assumptions: { r2StoredGb: facts.r2StoredGb, monthHours: MONTH_HOURS, reviewLifetimeHours: REVIEW_LIFETIME_HOURS },
         lines,
         total: { upperBound: sum((l) => l.eurPerMonth), idle: sum((l) => l.idleEurPerMonth) },
         existingServerEurPerMonth: existing ? existing.eurPerMonth : null,

@@ -19,6 +19,7 @@ interface Entry {
     parent: string | null;
     inputs: unknown;
     inputDependencies: Record<string, string[]>;
+    inputArtifacts: Record<string, string>;
 }
 
 describe("offline plan command", () => {
@@ -35,7 +36,7 @@ describe("offline plan command", () => {
             assert.match(run.stdout, new RegExp(`RAILS_ENV: ${railsEnv}\\n`));
             assert.match(run.stdout, /placeholder secrets: cloudflareApiToken, hcloudToken, railsMasterKey, registryPassword, tailscaleApiKey/);
             entries[stack] = JSON.parse(fs.readFileSync(path.join(out, "plan.json"), "utf8"));
-            for (const entry of entries[stack]) assert.deepStrictEqual(Object.keys(entry).sort(), ["inputDependencies", "inputs", "name", "parent", "type"]);
+            for (const entry of entries[stack]) assert.deepStrictEqual(Object.keys(entry).sort(), ["inputArtifacts", "inputDependencies", "inputs", "name", "parent", "type"]);
         });
     }
 
@@ -69,6 +70,7 @@ describe("offline plan command", () => {
         assert.deepStrictEqual(server?.inputDependencies.userData, ["shop-staging-web-1-tailnet-key"], "the auth key is in the user-data");
         assert.deepStrictEqual(server?.inputDependencies.sshKeys, ["shop-staging-hosts-ssh-key"]);
         assert.strictEqual(server?.inputDependencies.serverType, undefined);
+        assert.deepStrictEqual(server?.inputArtifacts, { userData: "cloud-init/shop-staging-web-1.yaml" }, "a masked input's change shows in its artifact");
     });
 
     it("exits 2 with one line per problem, no stack trace and nothing written, on bad config", () => {
