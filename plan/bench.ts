@@ -31,11 +31,20 @@ async function main(): Promise<void> {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "bench-"));
     try {
         timed([path.join(ROOT, "launch.js")]); // build once, outside the measurements
-        const floor = median(Array.from({ length: RUNS }, () => timed(["-e", SDKS.map((m) => `require(${JSON.stringify(m)});`).join("")]).ms));
+        // Floor and plans interleaved, run by run, so a machine that gets busier or quieter during
+        // the bench shifts both alike; medians per column.
+        const floorArgs = ["-e", SDKS.map((m) => `require(${JSON.stringify(m)});`).join("")];
+        // A pinned version: the bench measures the program, not a read of the app's checkout.
+        const planArgs = (stack: string) => [path.join(ROOT, "launch.js"), "plan/cli", "--stack", stack, "--out", path.join(tmp, stack), "--set", "appVersion=bench"];
+        const floorRuns: number[] = [];
+        const planRuns = new Map(STACKS.map((stack) => [stack, [] as { ms: number; stdout: string }[]]));
+        for (let i = 0; i < RUNS; i++) {
+            floorRuns.push(timed(floorArgs).ms);
+            for (const stack of STACKS) planRuns.get(stack)!.push(timed(planArgs(stack)));
+        }
+        const floor = median(floorRuns);
         const rows = STACKS.map((stack) => {
-            // A pinned version: the bench measures the program, not a read of the app's checkout.
-            const args = [path.join(ROOT, "launch.js"), "plan/cli", "--stack", stack, "--out", path.join(tmp, stack), "--set", "appVersion=bench"];
-            const runs = Array.from({ length: RUNS }, () => timed(args));
+            const runs = planRuns.get(stack)!;
             const resources = Number(/resources: (\d+)/.exec(runs[0].stdout)?.[1]);
             const invokes = Number(/invokes \(cloud round trips in a real preview\): (\d+)/.exec(runs[0].stdout)?.[1]);
             return { stack, ms: median(runs.map((r) => r.ms)), resources, invokes };
@@ -47,7 +56,7 @@ async function main(): Promise<void> {
             paths.push({ stack, path: [...measured].sort((a, b) => a.measured - b.measured)[Math.floor(RUNS / 2)] });
         }
         const lines = [
-            `node ${process.version}, ${os.cpus().length} CPUs, median of ${RUNS} runs`,
+            `node ${process.version}, ${os.cpus().length} CPUs, median of ${RUNS} runs, floor and plans interleaved`,
             `floor: require the five Pulumi SDKs: ${floor.toFixed(0)} ms`,
             "| stack | wall ms (start to plan.json) | x floor | resources | invokes |",
             "|---|---:|---:|---:|---:|",

@@ -1,5 +1,7 @@
 // Evaluates the whole program under Pulumi's mocks with a stack's config file: the offline plan.
+import { createHash } from "crypto";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { KEY_NAMES, KEYS, KeyName, KeySpec, PROJECT } from "../config/keys";
@@ -8,7 +10,7 @@ import { parseConfig, stackKind } from "../config/parse";
 import type { Settings } from "../config/settings";
 import { ForeignValue, isUnset, RawConfig } from "../config/raw";
 import { CommitReader, readCheckoutCommit } from "../lib/app-checkout";
-import { readProjectDefaults, readStackFile } from "../lib/stack-file";
+import { readProjectDefaults, readStackFile, YamlRead } from "../lib/stack-file";
 import { createStack, StackResult } from "../program";
 import { recordingMocks, RecordedInvoke, RecordedResource } from "./mocks";
 
@@ -16,6 +18,7 @@ import { recordingMocks, RecordedInvoke, RecordedResource } from "./mocks";
 interface RegisterRequest {
     getType(): string;
     getName(): string;
+    getParent(): string;
     getObject(): { toJavaScript(): Record<string, unknown> } | undefined;
     getPropertydependenciesMap(): { forEach(f: (deps: { getUrnsList(): string[] }, key: string) => void): void };
 }
@@ -71,6 +74,8 @@ export interface PlanEntry {
 
 /** A registration as the engine receives it, which the Mocks interface does not show. */
 export interface EngineRegistration {
+    /** The parent's name, null for a child of the stack. */
+    readonly parent: string | null;
     /** Inputs with each secret wrapped where it is, not lifted to its top-level property. */
     readonly inputs: Record<string, unknown>;
     readonly dependencies: Readonly<Record<string, readonly string[]>>;
@@ -128,6 +133,30 @@ export function stableJson(value: unknown): string {
 }
 
 /**
+ * Pulumi.yaml's defaults, parsed once per content and reader: its 6 KB of YAML cost the plan about
+ * as much as the rest of its config reading (the `yaml` parser's first use), and change only with
+ * config/keys.ts. Kept in the temp directory under the SHA-256 of the file and of the code that
+ * reads it; a problem in the file is never cached.
+ */
+function projectDefaults(text: string): YamlRead<Record<string, string>> {
+    const reader = [require.resolve("../lib/stack-file"), require.resolve("../config/raw")].map((f) => fs.readFileSync(f, "utf8"));
+    const digest = createHash("sha256").update([text, ...reader].join("\0")).digest("hex");
+    const cache = path.join(os.tmpdir(), `rails-stack-pulumi-defaults-${digest}.json`);
+    try {
+        return { ok: true, value: JSON.parse(fs.readFileSync(cache, "utf8")) as Record<string, string> };
+    } catch {
+        const read = readProjectDefaults(text, "Pulumi.yaml");
+        if (read.ok) {
+            // Written whole, then renamed: a concurrent plan reads the old file or the new one.
+            const partial = `${cache}.${process.pid}`;
+            fs.writeFileSync(partial, JSON.stringify(read.value));
+            fs.renameSync(partial, cache);
+        }
+        return read;
+    }
+}
+
+/**
  * Config as `pulumi` would pass it for the stack: Pulumi.yaml defaults, then Pulumi.<stack>.yaml
  * (staging's for a pr-<n> stack without a file of its own), then `overrides` (`key` or
  * `<namespace>:key` → value). Encrypted values and declared secrets the file lacks become
@@ -146,7 +175,7 @@ export function readStackConfig(rootDir: string, stack: string, overrides: Reado
         return { ok: false, errors: [`${file}: no such stack file in ${rootDir}; create it with: pulumi stack init ${init}${note}`] };
     }
 
-    const defaults = readProjectDefaults(fs.readFileSync(path.join(rootDir, "Pulumi.yaml"), "utf8"), "Pulumi.yaml");
+    const defaults = projectDefaults(fs.readFileSync(path.join(rootDir, "Pulumi.yaml"), "utf8"));
     if (!defaults.ok) return defaults;
     const entries = readStackFile(fs.readFileSync(filePath, "utf8"), file, note);
     if (!entries.ok) return entries;
@@ -214,6 +243,8 @@ export async function useMockedStack(stack: string, source: RawConfig, mocks: pu
     await pulumi.runtime.setMocks(mocks, PROJECT, stack, false);
 }
 
+const urnName = (urn: string): string => urn.slice(urn.lastIndexOf("::") + 2);
+
 /**
  * Records each registration as the engine receives it. Pulumi's mock monitor hands the Mocks
  * deserialized inputs whose secrecy is pushed up to the top-level property (runtime/rpc.js
@@ -226,10 +257,16 @@ function recordRegistrations(into: Map<string, EngineRegistration>): void {
     monitor.registerResource = (req, callback) => {
         const dependencies: Record<string, string[]> = {};
         req.getPropertydependenciesMap().forEach((deps, key) => {
-            const names = deps.getUrnsList().map((urn) => urn.slice(urn.lastIndexOf("::") + 2));
+            const names = deps.getUrnsList().map(urnName);
             if (names.length > 0) dependencies[key] = [...new Set(names)].sort();
         });
-        into.set(`${req.getType()}::${req.getName()}`, { inputs: req.getObject()?.toJavaScript() ?? {}, dependencies });
+        const object = req.getObject();
+        const inputs = object?.toJavaScript() ?? {};
+        // The mock monitor converts the same struct again (deserializeProperties); once is enough.
+        if (object) object.toJavaScript = () => inputs;
+        // The stack itself is no parent worth naming: its children are top-level.
+        const parent = req.getParent() && !req.getParent().includes("::pulumi:pulumi:Stack::") ? urnName(req.getParent()) : null;
+        into.set(`${req.getType()}::${req.getName()}`, { parent, inputs, dependencies });
         register(req, callback);
     };
 }
@@ -281,16 +318,13 @@ export async function runPlan(stack: string, source: StackConfigSource, options:
     const registrations = new Map<string, EngineRegistration>();
     recordRegistrations(registrations);
 
-    const created: { type: string; name: string; resource: pulumi.Resource; parent?: pulumi.Resource }[] = [];
     const recordedOptions = new Map<string, RecordedOptions>();
     const keyOf = new Map<pulumi.Resource, string>();
     let artifactOutputs: StackResult["artifacts"] = {};
-    const parentNames = new Map<string, string | null>();
     const artifacts: Record<string, string> = {};
     const outputs = await failingOnProgramError(async () => {
         const stackOutputs = await pulumi.runtime.runInPulumiStack(async () => {
             pulumi.runtime.registerStackTransformation((args) => {
-                created.push({ type: args.type, name: args.name, resource: args.resource, parent: args.opts.parent });
                 const key = `${args.type}::${args.name}`;
                 keyOf.set(args.resource, key);
                 const opts = args.opts as pulumi.CustomResourceOptions;
@@ -314,10 +348,6 @@ export async function runPlan(stack: string, source: StackConfigSource, options:
         // Registration is asynchronous: wait until every RPC to the (mock) engine is done, the stack's
         // own outputs included, so nothing is still in flight when a caller exits.
         await waitForRPCs();
-        for (const c of created) {
-            const parentUrn = c.parent ? await valueOf(c.parent.urn) : undefined;
-            parentNames.set(`${c.type}\0${c.name}`, parentUrn ? parentUrn.slice(parentUrn.lastIndexOf("::") + 2) : null);
-        }
         for (const [file, output] of Object.entries(artifactOutputs)) {
             const value: string | Readonly<Record<string, string>> = await valueOf<string | Readonly<Record<string, string>>>(output);
             if (typeof value === "string") artifacts[file] = value;
@@ -335,7 +365,7 @@ export async function runPlan(stack: string, source: StackConfigSource, options:
             return {
                 type: r.type,
                 name: r.name,
-                parent: parentNames.get(`${r.type}\0${r.name}`) ?? null,
+                parent: registration.parent,
                 inputs: maskSecrets(registration.inputs),
                 inputDependencies: registration.dependencies,
                 inputArtifacts: Object.fromEntries(

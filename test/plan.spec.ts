@@ -156,6 +156,22 @@ describe("plan.json: what the engine receives", () => {
 });
 
 describe("stack config files", () => {
+    it("applies Pulumi.yaml's defaults as the file says, however often it is read and changed", () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "defaults-"));
+        try {
+            const project = fs.readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8");
+            fs.writeFileSync(path.join(dir, "Pulumi.staging.yaml"), "config:\n  rails-stack:app: shop\n");
+            for (const location of ["nbg1", "hel1", "nbg1"]) {
+                fs.writeFileSync(path.join(dir, "Pulumi.yaml"), project.replace(/(\n {2}location:\n(?: {4}.*\n)*? {4}default: )fsn1/, `$1${location}`));
+                for (let read = 0; read < 2; read++) assert.strictEqual(stackConfigFromFiles(dir, "staging").values.location, location, `read ${read} of ${location}`);
+            }
+            fs.writeFileSync(path.join(dir, "Pulumi.yaml"), `${project}\n  broken: [\n`);
+            assert.throws(() => stackConfigFromFiles(dir, "staging"), /^Error: Pulumi\.yaml:\d+:\d+: /, "a broken file is reported, never served from a cache");
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+
     it("turns encrypted values and absent declared secrets into listed placeholders", () => {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "stackfile-"));
         try {
