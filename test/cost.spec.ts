@@ -139,5 +139,10 @@ describe("cost in the plan's output", () => {
         assert.match(run.stdout, new RegExp(`\\n    total +${written.total.upperBound.toFixed(2)} \\(all databases idle: ${written.total.idle.toFixed(2)}\\)\\n`));
         for (const l of written.lines) assert.ok(run.stdout.includes(l.label), `${l.label} printed`);
         assert.match(run.stdout, /volume 110 GB +6\.29\n/);
+        assert.match(
+            run.stdout,
+            /\n {2}capacity: pulumi preview and up stop before ordering the server unless Hetzner reports cax11 orderable in fsn1 \(components\/capacity\.ts; offline the mocks report it orderable; npm run capacity -- --stack staging asks Hetzner now\)\n/,
+            "offline, the plan says the check runs at preview",
+        );
     });
 });
