@@ -12,27 +12,11 @@ import { ForeignValue, isUnset, RawConfig } from "../config/raw";
 import { CommitReader, readCheckoutCommit } from "../lib/app-checkout";
 import { readProjectDefaults, readStackFile, YamlRead } from "../lib/stack-file";
 import { createStack, StackResult } from "../program";
+import { EngineRegistration, failingOnProgramError, recordRegistrations, waitForRPCs } from "./engine";
 import { recordingMocks, RecordedInvoke, RecordedResource } from "./mocks";
 
-/** The parts of the runtime's RegisterResourceRequest (proto/resource_pb.js) the plan reads. */
-interface RegisterRequest {
-    getType(): string;
-    getName(): string;
-    getParent(): string;
-    getObject(): { toJavaScript(): Record<string, unknown> } | undefined;
-    getPropertydependenciesMap(): { forEach(f: (deps: { getUrnsList(): string[] }, key: string) => void): void };
-}
-interface Monitor {
-    registerResource(req: RegisterRequest, callback: (...args: unknown[]) => void): void;
-}
-
-// Draining the runtime's RPC queue, reaching the (mock) monitor and dropping its leak report are
-// only exposed by these functions, marked @internal (so absent from the typings);
-// test/config-load.spec.ts and test/plan.spec.ts fail if an SDK update removes them.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-export const { waitForRPCs, getMonitor } = require("@pulumi/pulumi/runtime/settings") as { waitForRPCs: () => Promise<void>; getMonitor: () => Monitor };
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { leakedPromises } = require("@pulumi/pulumi/runtime/debuggable") as { leakedPromises: () => unknown };
+export { getMonitor, waitForRPCs } from "./engine";
+export type { EngineRegistration } from "./engine";
 
 /** Marker Pulumi puts on secret values it hands to mocks. */
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
@@ -70,15 +54,6 @@ export interface PlanEntry {
     readonly inputDependencies: Readonly<Record<string, readonly string[]>>;
     /** Per secret input that is a rendered artifact, the artifact's path: how a change to it shows. */
     readonly inputArtifacts: Readonly<Record<string, string>>;
-}
-
-/** A registration as the engine receives it, which the Mocks interface does not show. */
-export interface EngineRegistration {
-    /** The parent's name, null for a child of the stack. */
-    readonly parent: string | null;
-    /** Inputs with each secret wrapped where it is, not lifted to its top-level property. */
-    readonly inputs: Record<string, unknown>;
-    readonly dependencies: Readonly<Record<string, readonly string[]>>;
 }
 
 export type PlanResult =
@@ -241,58 +216,6 @@ export async function useMockedStack(stack: string, source: RawConfig, mocks: pu
     const secretKeys = [...[...source.secretKeys].map((k) => `${PROJECT}:${k}`), ...other.filter(([, v]) => v.secret).map(([fullKey]) => fullKey)];
     pulumi.runtime.setAllConfig(config, secretKeys);
     await pulumi.runtime.setMocks(mocks, PROJECT, stack, false);
-}
-
-const urnName = (urn: string): string => urn.slice(urn.lastIndexOf("::") + 2);
-
-/**
- * Records each registration as the engine receives it. Pulumi's mock monitor hands the Mocks
- * deserialized inputs whose secrecy is pushed up to the top-level property (runtime/rpc.js
- * deserializeProperty), so a Command's environment with one secret value would read as secret as a
- * whole; the request itself carries each secret where it is, and each input's dependencies.
- */
-function recordRegistrations(into: Map<string, EngineRegistration>): void {
-    const monitor = getMonitor();
-    const register = monitor.registerResource.bind(monitor);
-    monitor.registerResource = (req, callback) => {
-        const dependencies: Record<string, string[]> = {};
-        req.getPropertydependenciesMap().forEach((deps, key) => {
-            const names = deps.getUrnsList().map(urnName);
-            if (names.length > 0) dependencies[key] = [...new Set(names)].sort();
-        });
-        const object = req.getObject();
-        const inputs = object?.toJavaScript() ?? {};
-        // The mock monitor converts the same struct again (deserializeProperties); once is enough.
-        if (object) object.toJavaScript = () => inputs;
-        // The stack itself is no parent worth naming: its children are top-level.
-        const parent = req.getParent() && !req.getParent().includes("::pulumi:pulumi:Stack::") ? urnName(req.getParent()) : null;
-        into.set(`${req.getType()}::${req.getName()}`, { parent, inputs, dependencies });
-        register(req, callback);
-    };
-}
-
-/**
- * Runs `body`, failing with the program's first error. An error inside an apply (the capacity
- * check's RunError, components/capacity.ts) reaches the runtime as an unhandled rejection and
- * leaves the outputs that depend on it unresolved, so without this the plan would wait forever.
- * Other listeners (a test runner's) are set aside meanwhile; the runtime's own leak report of
- * the abandoned promises is dropped with them.
- */
-async function failingOnProgramError<T>(body: () => Promise<T>): Promise<T> {
-    const others = process.listeners("unhandledRejection");
-    process.removeAllListeners("unhandledRejection");
-    let onError: (err: unknown) => void = () => undefined;
-    const failed = new Promise<never>((_, reject) => (onError = reject));
-    process.on("unhandledRejection", onError);
-    try {
-        return await Promise.race([body(), failed]);
-    } catch (err) {
-        leakedPromises();
-        throw err;
-    } finally {
-        process.removeListener("unhandledRejection", onError);
-        for (const listener of others) process.on("unhandledRejection", listener);
-    }
 }
 
 function valueOf<T>(output: pulumi.Output<T>): Promise<T> {
