@@ -12,6 +12,7 @@ import type { Settings } from "../config/settings";
 import { firewallName, hetznerLabels, hostName, sshKeyName, volumeName } from "../lib/naming";
 import { STORAGE_HOST_PATH } from "../lib/paths";
 import { unusableSshPublicKey } from "../lib/unusable-ssh-key";
+import { orderableServerType } from "./capacity";
 import { hostPowerStep } from "./host-power";
 import { tailnetDeviceCleanup, tailnetKeyArgs } from "./tailnet";
 
@@ -125,7 +126,7 @@ export class Hosts extends pulumi.ComponentResource {
             {
                 name: hostname,
                 image: SERVER_IMAGE,
-                serverType: hetzner.serverType,
+                serverType: orderableServerType(settings, child),
                 location: hetzner.location,
                 labels,
                 firewallIds: [firewall.id.apply(Number)],

@@ -230,6 +230,12 @@ export const KEYS = {
         derived: "<app>-<stack>-attachments",
         description: "R2 bucket for Active Storage.",
     },
+    r2StoredGb: {
+        type: "integer",
+        default: 10,
+        description:
+            "GB the stack's two R2 buckets are assumed to hold (Litestream replicas, Active Storage), for the plan's cost estimate only: it deploys nothing (0-1000000).",
+    },
     litestreamDatabases: {
         type: "array",
         default: [],

@@ -39,6 +39,8 @@ const RESERVED_RAILS_ENVS = ["development", "test"];
 const TLS_MODES: readonly TlsMode[] = ["acme", "tunnel"];
 const SOLID_QUEUE_MODES: readonly SolidQueueMode[] = ["puma", "container"];
 export const DEPLOY_BACKUPS = { min: 1, max: 100 } as const;
+/** The cost estimate's assumed R2 storage, GB. */
+const R2_STORED_GB = { min: 0, max: 1_000_000 } as const;
 /** Docker's tag grammar (distribution/reference): what Kamal tags the image with. */
 const IMAGE_TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 const R2_LOCATIONS: readonly R2Location[] = ["apac", "eeur", "enam", "weur", "wnam", "oc"];
@@ -456,6 +458,7 @@ export function parseConfig(raw: RawConfig, stackName: string): ParseResult {
         problems.add("attachmentsBucket", `${show(attachmentsBucket)} is also the backups bucket; the two must differ`);
     }
     const litestream = parseLitestream(read, problems, kind);
+    const r2StoredGb = read.has("r2StoredGb") ? read.integer("r2StoredGb", R2_STORED_GB) : defaultOf("r2StoredGb");
 
     if (problems.errors.length > 0) return { ok: false, errors: problems.errors };
     // Every value below was checked above; the non-null assertions only narrow the types.
@@ -502,6 +505,7 @@ export function parseConfig(raw: RawConfig, stackName: string): ParseResult {
             ...(r2Location ? { location: r2Location } : {}),
             jurisdiction: r2Jurisdiction!,
             litestream: litestream!,
+            assumedStoredGb: r2StoredGb!,
         },
     };
     return { ok: true, settings: deepFreeze(settings) };

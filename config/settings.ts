@@ -77,5 +77,7 @@ export interface Settings {
         readonly jurisdiction: R2Jurisdiction;
         /** null: the database is not replicated. */
         readonly litestream: Readonly<Record<DatabaseName, Replication | null>>;
+        /** GB the buckets are assumed to hold: the cost estimate's figure, nothing deployed reads it. */
+        readonly assumedStoredGb: number;
     };
 }

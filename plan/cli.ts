@@ -1,56 +1,17 @@
 // `npm run plan -- --stack <name> [--out <dir>] [--set key=value ...]`: the offline plan.
 import * as path from "path";
 import { sharedCloudflareWarning } from "../config/credential-layout";
-import { stackKind } from "../config/parse";
+import { costSummary, StackCost } from "../pricing/cost";
+import { PlanPrices, pricesFor } from "../pricing/live";
+import { parseArgs } from "./args";
+import { costJson, planCost } from "./cost";
 import { PlanResult, readStackConfig, runPlan } from "./run";
 import { writePlan } from "./write";
 
 const USAGE = "usage: npm run plan -- --stack <production|staging|pr-N> [--out <dir>] [--set key=value ...]";
 const ROOT = path.resolve(__dirname, "..", "..");
 
-interface Args {
-    stack: string;
-    out?: string;
-    overrides: Record<string, string>;
-}
-
-const FLAGS = ["--stack", "--out", "--set"];
-
-/** The arguments, or the one line that says what is wrong with them (the stack name's rule included). */
-function parseArgs(argv: readonly string[]): Args | string {
-    const overrides: Record<string, string> = {};
-    let stack: string | undefined;
-    let out: string | undefined;
-    for (let i = 0; i < argv.length; i++) {
-        const arg = argv[i];
-        if (!arg.startsWith("--")) return `unexpected argument ${JSON.stringify(arg)}; flags are ${FLAGS.join(", ")}`;
-        // --flag=value is read as --flag value.
-        const eq = arg.indexOf("=");
-        const flag = eq < 0 ? arg : arg.slice(0, eq);
-        if (!FLAGS.includes(flag)) return `unknown flag ${flag}`;
-        let value = eq < 0 ? argv[i + 1] : arg.slice(eq + 1);
-        if (eq < 0) {
-            if (value === undefined || value.startsWith("--")) return `${flag}: missing value`;
-            i++;
-        }
-        if (value === "") return `${flag}: missing value`;
-        if (flag === "--stack") stack = value;
-        else if (flag === "--out") out = value;
-        else {
-            const split = value.indexOf("=");
-            if (split < 0) return `--set ${value}: missing '=value' (write --set ${value}=value)`;
-            if (split === 0) return `--set ${value}: missing key (write --set key${value})`;
-            overrides[value.slice(0, split)] = value.slice(split + 1);
-        }
-    }
-    if (!stack) return "--stack is required";
-    // The stack name's rule comes before any file is looked for: a missing file is no news to
-    // someone who mistyped the name.
-    const kind = stackKind(stack);
-    return "error" in kind ? kind.error : { stack, out, overrides };
-}
-
-function summary(result: Extract<PlanResult, { ok: true }>, dir: string): string {
+function summary(result: Extract<PlanResult, { ok: true }>, prices: PlanPrices, cost: StackCost, dir: string): string {
     const counts = new Map<string, number>();
     for (const e of result.entries) counts.set(e.type, (counts.get(e.type) ?? 0) + 1);
     const lines = [
@@ -61,14 +22,21 @@ function summary(result: Extract<PlanResult, { ok: true }>, dir: string): string
         `  resources: ${result.entries.length}`,
         ...[...counts].sort(([a], [b]) => a.localeCompare(b)).map(([type, n]) => `    ${String(n).padStart(3)}  ${type}`),
         `  invokes (cloud round trips in a real preview): ${result.invokes.length}`,
+        `  capacity: pulumi preview and up stop before ordering the server unless Hetzner reports ${result.settings.hetzner.serverType} orderable in ${result.settings.hetzner.location}` +
+            ` (components/capacity.ts; offline the mocks report it orderable; npm run capacity -- --stack ${result.stack} asks Hetzner now)`,
         `  placeholder secrets: ${result.source.placeholders.join(", ") || "none"}`,
-        `  wrote ${path.relative(process.cwd(), dir) || "."}/: plan.json${Object.keys(result.artifacts).map((f) => `, ${f}`).join("")}`,
+        ...prices.report,
+        ...costSummary(cost),
+        `  wrote ${path.relative(process.cwd(), dir) || "."}/: plan.json, cost.json${Object.keys(result.artifacts).map((f) => `, ${f}`).join("")}`,
     ];
     return `${lines.join("\n")}\n`;
 }
 
 async function main(): Promise<number> {
-    const args = parseArgs(process.argv.slice(2));
+    // The runtime keeps a stack trace on every promise for its leak debugger (runtime/debuggable.js,
+    // debuggablePromise: `new Error().stack`), about a tenth of the plan's time; the plan prints none.
+    Error.stackTraceLimit = 0;
+    const args = parseArgs(process.argv.slice(2), ["--stack", "--out", "--set"]);
     if (typeof args === "string") {
         process.stderr.write(`${args}\n${USAGE}\n`);
         return 2;
@@ -85,8 +53,12 @@ async function main(): Promise<number> {
         return 2;
     }
     const dir = path.resolve(args.out ?? path.join(ROOT, "out", args.stack));
-    writePlan(result, dir);
-    process.stdout.write(summary(result, dir));
+    // A token given for this run (--set) is real; one from the stack file is a placeholder.
+    const token = source.placeholders.includes("hcloudToken") ? undefined : source.values.hcloudToken;
+    const prices = await pricesFor(token);
+    const cost = planCost(result, prices.prices);
+    writePlan(result, dir, { "cost.json": costJson(cost) });
+    process.stdout.write(summary(result, prices, cost, dir));
     const staging = args.stack === "production" ? readStackConfig(ROOT, "staging", {}) : undefined;
     const shared = staging?.ok ? sharedCloudflareWarning(source, staging.source) : undefined;
     if (shared) process.stderr.write(`warning: ${shared}\n`);

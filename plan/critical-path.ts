@@ -3,7 +3,7 @@
 // makes it wait for. The ideal is computed from what each resource really needs (NEEDS), not from
 // the graph under test; measured / ideal above 1 is waiting for something it does not need.
 import type * as pulumi from "@pulumi/pulumi";
-import { TYPE } from "./resource-types";
+import { SERVER_TYPES_INVOKE, SERVERS_INVOKE, TUNNEL_TOKEN_INVOKE, TYPE } from "./resource-types";
 import { runPlan, StackConfigSource } from "./run";
 
 /** Typical create times in seconds (Hetzner server boot to `running`, API round trips otherwise). */
@@ -54,15 +54,20 @@ const VOLUME = kind(TYPE.volume);
 const TUNNEL = kind(TYPE.tunnel);
 const BUCKET = kind(TYPE.r2Bucket);
 const TOKEN = kind(TYPE.accountToken);
+// Invokes take part as their token (an invoke is recorded as { type: token, name: token }).
+const INVOKES = [TUNNEL_TOKEN_INVOKE, SERVER_TYPES_INVOKE, SERVERS_INVOKE];
+const TUNNEL_TOKEN = kind(TUNNEL_TOKEN_INVOKE);
 
 /**
- * What each kind needs before it can be created, whatever the program says: its data inputs, and
- * the destroy order: the server goes before the tunnel's connections are cleaned up and (review
- * stacks) before its buckets are emptied.
+ * What each kind needs before it can be created, whatever the program says: its data inputs, the
+ * capacity check before the server is ordered (components/capacity.ts), and the destroy order: the
+ * server goes before the tunnel's connections are cleaned up and (review stacks) before its
+ * buckets are emptied.
  */
 const NEEDS: readonly [Kind, readonly Kind[]][] = [
-    [DEPLOY, [SERVER, POWER_ON, VOLUME, kind(TYPE.tunnelConfig), kind(TYPE.dnsRecord), BUCKET, TOKEN]],
-    [SERVER, [kind(TYPE.firewall), kind(TYPE.sshKey), kind(TYPE.tailnetKey), POWER_OFF, EMPTIER, TUNNEL_CLEANUP]],
+    [DEPLOY, [SERVER, POWER_ON, VOLUME, kind(TYPE.tunnelConfig), kind(TYPE.dnsRecord), BUCKET, TOKEN, TUNNEL_TOKEN]],
+    [SERVER, [kind(TYPE.firewall), kind(TYPE.sshKey), kind(TYPE.tailnetKey), POWER_OFF, EMPTIER, TUNNEL_CLEANUP, kind(SERVER_TYPES_INVOKE), kind(SERVERS_INVOKE)]],
+    [TUNNEL_TOKEN, [TUNNEL]],
     [VOLUME, [SERVER]],
     [POWER_ON, [SERVER]],
     [kind(TYPE.tunnelConfig), [TUNNEL]],
@@ -74,7 +79,11 @@ const NEEDS: readonly [Kind, readonly Kind[]][] = [
 const matches = (k: Kind, r: { type: string; name: string }): boolean => r.type === k.type && (!k.suffix || r.name.endsWith(k.suffix));
 // Providers are configured locally, in no time; any other type not listed takes one round trip.
 const latencyOf = (r: { type: string; name: string }): number =>
-    r.type.startsWith("pulumi:providers:") ? 0 : (COMMAND_SECONDS.find(([suffix]) => r.type === TYPE.command && r.name.endsWith(suffix))?.[1] ?? MODEL_SECONDS[r.type] ?? 1);
+    r.type.startsWith("pulumi:providers:")
+        ? 0
+        : INVOKES.includes(r.type)
+          ? INVOKE_SECONDS
+          : (COMMAND_SECONDS.find(([suffix]) => r.type === TYPE.command && r.name.endsWith(suffix))?.[1] ?? MODEL_SECONDS[r.type] ?? 1);
 
 export interface CriticalPath {
     /** Model seconds until the deploy Command was registered (all its inputs and dependencies done). */
@@ -128,6 +137,6 @@ export async function measureCriticalPath(stack: string, source: StackConfigSour
     });
     const result = await runPlan(stack, source, { wrapMocks, readCommit: () => ({ version: "bench" }) });
     if (!result.ok) throw new Error(result.errors.join("\n"));
-    const ideal = idealStart(result.resources.filter((r) => r.custom));
+    const ideal = idealStart([...result.resources.filter((r) => r.custom), ...result.invokes.map((i) => ({ type: i.token, name: i.token }))]);
     return { measured, ideal: ideal.seconds, idealChain: ideal.chain };
 }

@@ -3,7 +3,8 @@
 // throw: a new data-source call must be added on purpose (each is a cloud round trip).
 import { createHash } from "crypto";
 import type * as pulumi from "@pulumi/pulumi";
-import { TUNNEL_TOKEN_INVOKE, TYPE } from "./resource-types";
+import { ARM_LOCATIONS, ARM_SERVER_TYPES } from "../config/parse";
+import { SERVER_TYPES_INVOKE, SERVERS_INVOKE, TUNNEL_TOKEN_INVOKE, TYPE } from "./resource-types";
 
 export interface RecordedResource {
     readonly type: string;
@@ -58,6 +59,13 @@ function mockCall(token: string, inputs: Record<string, unknown>): Record<string
     switch (token) {
         case TUNNEL_TOKEN_INVOKE:
             return { ...inputs, token: mockSecret("tunnel-token", String(inputs.tunnelId)) };
+        // The offline plan is a new stack's: every ARM type orderable everywhere, no server yet.
+        case SERVER_TYPES_INVOKE:
+            return {
+                serverTypes: ARM_SERVER_TYPES.map((name) => ({ name, architecture: "arm", locations: ARM_LOCATIONS.map((l) => ({ name: l, available: true })) })),
+            };
+        case SERVERS_INVOKE:
+            return { ...inputs, servers: [] };
         default:
             throw new Error(`no mock for invoke ${token}: declare it in plan/mocks.ts if the program really needs it`);
     }

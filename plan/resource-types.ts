@@ -3,6 +3,8 @@
 export const TYPE = {
     server: "hcloud:index/server:Server",
     volume: "hcloud:index/volume:Volume",
+    /** Created by earlier versions only (the volume now carries its serverId): plan-compare reads old plans. */
+    volumeAttachment: "hcloud:index/volumeAttachment:VolumeAttachment",
     firewall: "hcloud:index/firewall:Firewall",
     sshKey: "hcloud:index/sshKey:SshKey",
     tailnetKey: "tailscale:index/tailnetKey:TailnetKey",
@@ -18,5 +20,9 @@ export const TYPE = {
     command: "command:local:Command",
 } as const;
 
-/** The one data source the program reads: the tunnel's connector token. */
+/** The data sources the program reads, each a cloud round trip. The tunnel's connector token: */
 export const TUNNEL_TOKEN_INVOKE = "cloudflare:index/getZeroTrustTunnelCloudflaredToken:getZeroTrustTunnelCloudflaredToken";
+/** The capacity check (components/capacity.ts): server types' availability per location ... */
+export const SERVER_TYPES_INVOKE = "hcloud:index/getServerTypes:getServerTypes";
+/** ... and the stack's existing server, read in parallel with it. */
+export const SERVERS_INVOKE = "hcloud:index/getServers:getServers";

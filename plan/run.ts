@@ -1,20 +1,22 @@
 // Evaluates the whole program under Pulumi's mocks with a stack's config file: the offline plan.
+import { createHash } from "crypto";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { KEY_NAMES, KEYS, KeyName, KeySpec, PROJECT } from "../config/keys";
 import { loadConfig } from "../config/load";
 import { parseConfig, stackKind } from "../config/parse";
+import type { Settings } from "../config/settings";
 import { ForeignValue, isUnset, RawConfig } from "../config/raw";
 import { CommitReader, readCheckoutCommit } from "../lib/app-checkout";
-import { readProjectDefaults, readStackFile } from "../lib/stack-file";
+import { readProjectDefaults, readStackFile, YamlRead } from "../lib/stack-file";
 import { createStack, StackResult } from "../program";
+import { EngineRegistration, failingOnProgramError, recordRegistrations, waitForRPCs } from "./engine";
 import { recordingMocks, RecordedInvoke, RecordedResource } from "./mocks";
 
-// Draining the runtime's RPC queue is only exposed by this function, marked @internal (so absent
-// from the typings); test/config-load.spec.ts fails if an SDK update removes it.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-export const { waitForRPCs } = require("@pulumi/pulumi/runtime/settings") as { waitForRPCs: () => Promise<void> };
+export { getMonitor, waitForRPCs } from "./engine";
+export type { EngineRegistration } from "./engine";
 
 /** Marker Pulumi puts on secret values it hands to mocks. */
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
@@ -48,6 +50,10 @@ export interface PlanEntry {
     readonly name: string;
     readonly parent: string | null;
     readonly inputs: unknown;
+    /** Per input, the resources its value is derived from (by name): what a replacement carries over. */
+    readonly inputDependencies: Readonly<Record<string, readonly string[]>>;
+    /** Per secret input that is a rendered artifact, the artifact's path: how a change to it shows. */
+    readonly inputArtifacts: Readonly<Record<string, string>>;
 }
 
 export type PlanResult =
@@ -55,10 +61,13 @@ export type PlanResult =
           readonly ok: true;
           readonly stack: string;
           readonly source: StackConfigSource;
+          readonly settings: Settings;
           /** plan.json's content: secrets masked, sorted by type and name. */
           readonly entries: readonly PlanEntry[];
           /** What the mocks received, secrets still wrapped (for tests). */
           readonly resources: readonly RecordedResource[];
+          /** What the engine received, by `<type>::<name>`. */
+          readonly registrations: ReadonlyMap<string, EngineRegistration>;
           readonly invokes: readonly RecordedInvoke[];
           /** Resource options by `<type>::<name>` (mocks never see options). */
           readonly options: ReadonlyMap<string, RecordedOptions>;
@@ -99,6 +108,30 @@ export function stableJson(value: unknown): string {
 }
 
 /**
+ * Pulumi.yaml's defaults, parsed once per content and reader: its 6 KB of YAML cost the plan about
+ * as much as the rest of its config reading (the `yaml` parser's first use), and change only with
+ * config/keys.ts. Kept in the temp directory under the SHA-256 of the file and of the code that
+ * reads it; a problem in the file is never cached.
+ */
+function projectDefaults(text: string): YamlRead<Record<string, string>> {
+    const reader = [require.resolve("../lib/stack-file"), require.resolve("../config/raw")].map((f) => fs.readFileSync(f, "utf8"));
+    const digest = createHash("sha256").update([text, ...reader].join("\0")).digest("hex");
+    const cache = path.join(os.tmpdir(), `rails-stack-pulumi-defaults-${digest}.json`);
+    try {
+        return { ok: true, value: JSON.parse(fs.readFileSync(cache, "utf8")) as Record<string, string> };
+    } catch {
+        const read = readProjectDefaults(text, "Pulumi.yaml");
+        if (read.ok) {
+            // Written whole, then renamed: a concurrent plan reads the old file or the new one.
+            const partial = `${cache}.${process.pid}`;
+            fs.writeFileSync(partial, JSON.stringify(read.value));
+            fs.renameSync(partial, cache);
+        }
+        return read;
+    }
+}
+
+/**
  * Config as `pulumi` would pass it for the stack: Pulumi.yaml defaults, then Pulumi.<stack>.yaml
  * (staging's for a pr-<n> stack without a file of its own), then `overrides` (`key` or
  * `<namespace>:key` → value). Encrypted values and declared secrets the file lacks become
@@ -117,7 +150,7 @@ export function readStackConfig(rootDir: string, stack: string, overrides: Reado
         return { ok: false, errors: [`${file}: no such stack file in ${rootDir}; create it with: pulumi stack init ${init}${note}`] };
     }
 
-    const defaults = readProjectDefaults(fs.readFileSync(path.join(rootDir, "Pulumi.yaml"), "utf8"), "Pulumi.yaml");
+    const defaults = projectDefaults(fs.readFileSync(path.join(rootDir, "Pulumi.yaml"), "utf8"));
     if (!defaults.ok) return defaults;
     const entries = readStackFile(fs.readFileSync(filePath, "utf8"), file, note);
     if (!entries.ok) return entries;
@@ -205,52 +238,79 @@ export async function runPlan(stack: string, source: StackConfigSource, options:
     const invokes: RecordedInvoke[] = [];
     const mocks = recordingMocks(resources, invokes);
     await useMockedStack(stack, source, options.wrapMocks ? options.wrapMocks(mocks) : mocks);
+    const registrations = new Map<string, EngineRegistration>();
+    recordRegistrations(registrations);
 
-    const created: { type: string; name: string; resource: pulumi.Resource; parent?: pulumi.Resource }[] = [];
     const recordedOptions = new Map<string, RecordedOptions>();
     const keyOf = new Map<pulumi.Resource, string>();
     let artifactOutputs: StackResult["artifacts"] = {};
-    const outputs = await pulumi.runtime.runInPulumiStack(async () => {
-        pulumi.runtime.registerStackTransformation((args) => {
-            created.push({ type: args.type, name: args.name, resource: args.resource, parent: args.opts.parent });
-            const key = `${args.type}::${args.name}`;
-            keyOf.set(args.resource, key);
-            const opts = args.opts as pulumi.CustomResourceOptions;
-            // The program passes resources directly (never Outputs of them), so these are plain values.
-            const dependsOn = ([] as unknown[]).concat(opts.dependsOn ?? []) as pulumi.Resource[];
-            recordedOptions.set(key, {
-                protect: opts.protect === true,
-                retainOnDelete: opts.retainOnDelete === true,
-                deleteBeforeReplace: opts.deleteBeforeReplace === true,
-                ignoreChanges: opts.ignoreChanges ?? [],
-                dependsOn: dependsOn.map((r) => keyOf.get(r) ?? "(unknown)").sort(),
-                additionalSecretOutputs: opts.additionalSecretOutputs ?? [],
-            });
-            return undefined;
-        });
-        const result = createStack(loadConfig(options.readCommit ?? readCheckoutCommit));
-        artifactOutputs = { ...result.artifacts };
-        return result.outputs;
-    });
-
-    // Registration is asynchronous: wait until every RPC to the (mock) engine is done, the stack's
-    // own outputs included, so nothing is still in flight when a caller exits.
-    await waitForRPCs();
-    const parentNames = new Map<string, string | null>();
-    for (const c of created) {
-        const parentUrn = c.parent ? await valueOf(c.parent.urn) : undefined;
-        parentNames.set(`${c.type}\0${c.name}`, parentUrn ? parentUrn.slice(parentUrn.lastIndexOf("::") + 2) : null);
-    }
     const artifacts: Record<string, string> = {};
-    for (const [file, output] of Object.entries(artifactOutputs)) {
-        const value: string | Readonly<Record<string, string>> = await valueOf<string | Readonly<Record<string, string>>>(output);
-        if (typeof value === "string") artifacts[file] = value;
-        else for (const [inner, content] of Object.entries(value)) artifacts[`${file}/${inner}`] = content;
-    }
+    const outputs = await failingOnProgramError(async () => {
+        const stackOutputs = await pulumi.runtime.runInPulumiStack(async () => {
+            pulumi.runtime.registerStackTransformation((args) => {
+                const key = `${args.type}::${args.name}`;
+                keyOf.set(args.resource, key);
+                const opts = args.opts as pulumi.CustomResourceOptions;
+                // The program passes resources directly (never Outputs of them), so these are plain values.
+                const dependsOn = ([] as unknown[]).concat(opts.dependsOn ?? []) as pulumi.Resource[];
+                recordedOptions.set(key, {
+                    protect: opts.protect === true,
+                    retainOnDelete: opts.retainOnDelete === true,
+                    deleteBeforeReplace: opts.deleteBeforeReplace === true,
+                    ignoreChanges: opts.ignoreChanges ?? [],
+                    dependsOn: dependsOn.map((r) => keyOf.get(r) ?? "(unknown)").sort(),
+                    additionalSecretOutputs: opts.additionalSecretOutputs ?? [],
+                });
+                return undefined;
+            });
+            const result = createStack(loadConfig(options.readCommit ?? readCheckoutCommit));
+            artifactOutputs = { ...result.artifacts };
+            return result.outputs;
+        });
+
+        // Registration is asynchronous: wait until every RPC to the (mock) engine is done, the stack's
+        // own outputs included, so nothing is still in flight when a caller exits.
+        await waitForRPCs();
+        for (const [file, output] of Object.entries(artifactOutputs)) {
+            const value: string | Readonly<Record<string, string>> = await valueOf<string | Readonly<Record<string, string>>>(output);
+            if (typeof value === "string") artifacts[file] = value;
+            else for (const [inner, content] of Object.entries(value)) artifacts[`${file}/${inner}`] = content;
+        }
+        return stackOutputs;
+    });
     const sortedArtifacts = Object.fromEntries(Object.entries(artifacts).sort(([a], [b]) => a.localeCompare(b)));
+    const artifactOf = new Map(Object.entries(sortedArtifacts).map(([file, content]) => [content, file]));
     const entries = resources
         .filter((r) => r.type !== "pulumi:pulumi:Stack")
-        .map((r) => ({ type: r.type, name: r.name, parent: parentNames.get(`${r.type}\0${r.name}`) ?? null, inputs: maskSecrets(r.inputs) }))
+        .map((r) => {
+            const registration = registrations.get(`${r.type}::${r.name}`);
+            if (!registration) throw new Error(`no registration recorded for ${r.type}::${r.name}`);
+            return {
+                type: r.type,
+                name: r.name,
+                parent: registration.parent,
+                inputs: maskSecrets(registration.inputs),
+                inputDependencies: registration.dependencies,
+                inputArtifacts: Object.fromEntries(
+                    Object.entries(registration.inputs).flatMap(([input, value]) => {
+                        const file = isSecretValue(value) && typeof value.value === "string" ? artifactOf.get(value.value) : undefined;
+                        return file ? [[input, file]] : [];
+                    }),
+                ),
+            };
+        })
         .sort((a, b) => a.type.localeCompare(b.type) || a.name.localeCompare(b.name));
-    return { ok: true, stack, source, entries, resources, invokes, options: recordedOptions, artifacts: sortedArtifacts, outputs: revealSecrets(outputs) as Record<string, unknown> };
+    return {
+        ok: true,
+        stack,
+        source,
+        settings: parsed.settings,
+        entries,
+        resources,
+        registrations,
+        invokes,
+        options: recordedOptions,
+        artifacts: sortedArtifacts,
+        outputs: revealSecrets(outputs) as Record<string, unknown>,
+    };
 }

@@ -12,7 +12,8 @@ function prepareOutDir(dir: string): void {
     fs.mkdirSync(dir, { recursive: true });
 }
 
-export function writePlan(result: Extract<PlanResult, { ok: true }>, dir: string): void {
+/** Writes the artifacts, plan.json and `extra` files (cost.json) under `dir`. */
+export function writePlan(result: Extract<PlanResult, { ok: true }>, dir: string, extra: Readonly<Record<string, string>> = {}): void {
     prepareOutDir(dir);
     for (const [file, content] of Object.entries(result.artifacts)) {
         fs.mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
@@ -20,4 +21,5 @@ export function writePlan(result: Extract<PlanResult, { ok: true }>, dir: string
         fs.writeFileSync(path.join(dir, file), content, { mode: content.startsWith("#!") ? 0o755 : 0o644 });
     }
     fs.writeFileSync(path.join(dir, "plan.json"), stableJson(result.entries));
+    for (const [file, content] of Object.entries(extra)) fs.writeFileSync(path.join(dir, file), content);
 }

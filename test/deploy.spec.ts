@@ -28,11 +28,13 @@ describe("deploy component under mocks", () => {
         assert.deepStrictEqual(staging.options.get(`${TYPE.command}::shop-staging-deploy-kamal`)!.additionalSecretOutputs, ["stdout", "stderr"]);
     });
 
-    it("keeps every secret value secret: the environment as a whole is a Pulumi secret", () => {
+    it("keeps every secret value secret: each is a Pulumi secret where the engine receives it", () => {
         const command = deployCommand(staging);
-        assert.ok(isSecretValue(command.inputs.environment));
+        const registered = staging.registrations.get(`${TYPE.command}::${command.name}`)?.inputs.environment as Record<string, unknown>;
         const environment = plainInputs(command).environment as Record<string, string>;
         const names = environment.RAILS_STACK_SECRET_NAMES.split(" ");
+        for (const name of [...names, "RAILS_STACK_TUNNEL_TOKEN"]) assert.ok(isSecretValue(registered[name]), `${name} is not a secret`);
+        assert.ok(!isSecretValue(registered.RAILS_STACK_RAILS_ENV), "a plain value stays in clear (plan.json shows it)");
         assert.deepStrictEqual(names, ["KAMAL_REGISTRY_PASSWORD", "RAILS_MASTER_KEY", "R2_ACCESS_KEY_ID", "R2_SECRET_ACCESS_KEY", "LITESTREAM_ACCESS_KEY_ID", "LITESTREAM_SECRET_ACCESS_KEY"]);
         assert.strictEqual(environment.KAMAL_REGISTRY_PASSWORD, "placeholder-registryPassword");
         assert.strictEqual(environment.RAILS_MASTER_KEY, "placeholder-railsMasterKey");

@@ -1,9 +1,11 @@
-// Every rendered artifact and plan.json of the committed stacks, compared byte for byte with
+// Every rendered artifact, plan.json and cost.json of the committed stacks, compared byte for byte with
 // test/golden/<stack>/. Review changes there like code; refresh with UPDATE_GOLDEN=1 npm test.
 import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
+import { costJson, planCost } from "../plan/cost";
 import { stableJson } from "../plan/run";
+import { tablePrices } from "../pricing/cost";
 import { planFor, ROOT } from "./support";
 
 const GOLDEN = path.join(ROOT, "test", "golden");
@@ -19,7 +21,7 @@ function filesUnder(dir: string): string[] {
 
 async function rendered(stack: string): Promise<Record<string, string>> {
     const plan = await planFor(stack);
-    return { ...plan.artifacts, "plan.json": stableJson(plan.entries) };
+    return { ...plan.artifacts, "plan.json": stableJson(plan.entries), "cost.json": costJson(planCost(plan, tablePrices())) };
 }
 
 describe("golden files", () => {

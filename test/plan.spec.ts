@@ -4,8 +4,9 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { SECRET_MASK, stackConfigFromFiles } from "../plan/run";
-import { ROOT } from "./support";
+import { TYPE } from "../plan/resource-types";
+import { getMonitor, revealSecrets, SECRET_MASK, stackConfigFromFiles } from "../plan/run";
+import { planFor, ROOT } from "./support";
 
 function plan(args: string[]): { status: number | null; stdout: string; stderr: string } {
     const run = spawnSync(process.execPath, [path.join(ROOT, "launch.js"), "plan/cli", ...args], { encoding: "utf8", cwd: ROOT });
@@ -17,6 +18,8 @@ interface Entry {
     name: string;
     parent: string | null;
     inputs: unknown;
+    inputDependencies: Record<string, string[]>;
+    inputArtifacts: Record<string, string>;
 }
 
 describe("offline plan command", () => {
@@ -33,7 +36,7 @@ describe("offline plan command", () => {
             assert.match(run.stdout, new RegExp(`RAILS_ENV: ${railsEnv}\\n`));
             assert.match(run.stdout, /placeholder secrets: cloudflareApiToken, hcloudToken, railsMasterKey, registryPassword, tailscaleApiKey/);
             entries[stack] = JSON.parse(fs.readFileSync(path.join(out, "plan.json"), "utf8"));
-            for (const entry of entries[stack]) assert.deepStrictEqual(Object.keys(entry).sort(), ["inputs", "name", "parent", "type"]);
+            for (const entry of entries[stack]) assert.deepStrictEqual(Object.keys(entry).sort(), ["inputArtifacts", "inputDependencies", "inputs", "name", "parent", "type"]);
         });
     }
 
@@ -49,6 +52,25 @@ describe("offline plan command", () => {
         const provider = entries.staging.find((e) => e.type === "pulumi:providers:hcloud");
         assert.deepStrictEqual(provider?.inputs, { token: SECRET_MASK });
         assert.ok(!JSON.stringify(entries).includes("placeholder-"), "a placeholder secret leaked into plan.json");
+    });
+
+    it("shows the deploy Command's environment in clear, each secret value masked where it is", () => {
+        const deploy = entries.staging.find((e) => e.type === TYPE.command && e.name.endsWith("-deploy-kamal"));
+        const environment = (deploy?.inputs as { environment: Record<string, string> }).environment;
+        assert.strictEqual(environment.RAILS_STACK_RAILS_ENV, "staging");
+        assert.strictEqual(environment.RAILS_STACK_VERSION, "v1");
+        assert.match(environment.RAILS_STACK_FILE_0, /^service: shop$/m, "the rendered Kamal set, reproducible from plan.json");
+        const secretNames = [...environment.RAILS_STACK_SECRET_NAMES.split(" "), "RAILS_STACK_TUNNEL_TOKEN"];
+        const masked = Object.keys(environment).filter((k) => environment[k] === SECRET_MASK);
+        assert.deepStrictEqual(masked.sort(), secretNames.sort(), "exactly the secret values are masked");
+    });
+
+    it("names, per input, the resources its value comes from", () => {
+        const server = entries.staging.find((e) => e.type === TYPE.server);
+        assert.deepStrictEqual(server?.inputDependencies.userData, ["shop-staging-web-1-tailnet-key"], "the auth key is in the user-data");
+        assert.deepStrictEqual(server?.inputDependencies.sshKeys, ["shop-staging-hosts-ssh-key"]);
+        assert.strictEqual(server?.inputDependencies.serverType, undefined);
+        assert.deepStrictEqual(server?.inputArtifacts, { userData: "cloud-init/shop-staging-web-1.yaml" }, "a masked input's change shows in its artifact");
     });
 
     it("exits 2 with one line per problem, no stack trace and nothing written, on bad config", () => {
@@ -119,7 +141,37 @@ describe("offline plan command", () => {
     });
 });
 
+describe("plan.json: what the engine receives", () => {
+    it("still reaches the runtime's monitor (internal SDK function present)", () => {
+        assert.strictEqual(typeof getMonitor, "function");
+    });
+
+    it("carries the same values the mocks saw, only the secrecy where the engine has it", async () => {
+        const plan = await planFor("production");
+        for (const resource of plan.resources.filter((r) => r.type !== "pulumi:pulumi:Stack")) {
+            const registration = plan.registrations.get(`${resource.type}::${resource.name}`);
+            assert.deepStrictEqual(revealSecrets(registration?.inputs), revealSecrets(resource.inputs), `${resource.name}`);
+        }
+    });
+});
+
 describe("stack config files", () => {
+    it("applies Pulumi.yaml's defaults as the file says, however often it is read and changed", () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "defaults-"));
+        try {
+            const project = fs.readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8");
+            fs.writeFileSync(path.join(dir, "Pulumi.staging.yaml"), "config:\n  rails-stack:app: shop\n");
+            for (const location of ["nbg1", "hel1", "nbg1"]) {
+                fs.writeFileSync(path.join(dir, "Pulumi.yaml"), project.replace(/(\n {2}location:\n(?: {4}.*\n)*? {4}default: )fsn1/, `$1${location}`));
+                for (let read = 0; read < 2; read++) assert.strictEqual(stackConfigFromFiles(dir, "staging").values.location, location, `read ${read} of ${location}`);
+            }
+            fs.writeFileSync(path.join(dir, "Pulumi.yaml"), `${project}\n  broken: [\n`);
+            assert.throws(() => stackConfigFromFiles(dir, "staging"), /^Error: Pulumi\.yaml:\d+:\d+: /, "a broken file is reported, never served from a cache");
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+
     it("turns encrypted values and absent declared secrets into listed placeholders", () => {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "stackfile-"));
         try {
