@@ -15,7 +15,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { ARM_LOCATIONS } from "../config/parse";
 import type { Settings } from "../config/settings";
 import { hetznerLabels, hostName } from "../lib/naming";
-import { fetchServers, fetchServerTypes, hetznerEndpoint } from "../pricing/hetzner-api";
+import { fetchServers, fetchServerTypes, hetznerEndpoint } from "../lib/hcloud-api";
 
 export interface TypeAvailability {
     readonly name: string;

@@ -5,13 +5,18 @@
 // down cleanly (ACPI: systemd stops Docker, so every container gets SIGTERM and Litestream makes its
 // final sync, litestream db.go `Close`), so the provider finds it off and pulls no plug; afterwards
 // it is powered on again. Run by the Commands of components/host-power.ts.
-import type { HcloudClient, HcloudServer, ServerStatus } from "./hcloud-api";
+import type { ApiServer, ServerStatus } from "./hcloud-api";
+
+/** The three calls the steps make (lib/hcloud-api.ts), bound to the stack's token. */
+export interface HcloudClient {
+    serverByName(name: string): Promise<ApiServer | undefined>;
+    server(id: number): Promise<ApiServer>;
+    powerAction(id: number, action: "shutdown" | "poweron"): Promise<void>;
+}
 
 /** Environment of components/scripts/host-power.ts. */
 export const HOST_POWER_ENV = {
     token: "HCLOUD_TOKEN",
-    /** Tests only: a local fake of the API (the name Hetzner's CLI reads too). */
-    endpoint: "HCLOUD_ENDPOINT",
     server: "RAILS_STACK_SERVER_NAME",
     serverType: "RAILS_STACK_SERVER_TYPE",
     publicIpv4: "RAILS_STACK_PUBLIC_IPV4",
@@ -33,7 +38,7 @@ export interface Waiting {
 }
 
 /** The changes of this update that the provider makes with the server powered off. */
-export function powerOffChanges(server: HcloudServer, target: PowerTarget): string[] {
+export function powerOffChanges(server: ApiServer, target: PowerTarget): string[] {
     const changes: string[] = [];
     if (server.server_type.name !== target.serverType) changes.push(`its type ${server.server_type.name} → ${target.serverType}`);
     const hasIpv4 = server.public_net.ipv4 !== null;
@@ -41,7 +46,7 @@ export function powerOffChanges(server: HcloudServer, target: PowerTarget): stri
     return changes;
 }
 
-async function waitForStatus(client: HcloudClient, server: HcloudServer, wanted: ServerStatus, waiting: Waiting, why: string): Promise<void> {
+async function waitForStatus(client: HcloudClient, server: ApiServer, wanted: ServerStatus, waiting: Waiting, why: string): Promise<void> {
     for (let waited = 0; ; waited += waiting.pollSeconds) {
         const { status } = await client.server(server.id);
         if (status === wanted) return;

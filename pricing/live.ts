@@ -1,7 +1,7 @@
 // Live Hetzner prices: the price table with its Hetzner items replaced by what GET /pricing says
 // for the project of the stack's token, and the table entries that no longer match.
 import { HOURS_TO_MONTHLY_CAP, PriceSet, Rate, tablePrices } from "./cost";
-import { ApiLocationPrice, ApiPricing, fetchPricing, hetznerEndpoint } from "./hetzner-api";
+import { ApiLocationPrice, ApiPricing, fetchPricing, hetznerEndpoint } from "../lib/hcloud-api";
 import { PRICE_TABLE } from "./table";
 
 const rate = (p: ApiLocationPrice): Rate => ({ eurPerMonth: Number(p.price_monthly.net), eurPerHour: Number(p.price_hourly.net) });

@@ -1,7 +1,7 @@
 // The price table: one entry per billed item the stack consumes, each with its source and the date
 // it was last verified. test/cost-table.spec.ts fails, naming the entry's line, once a verification
 // is older than STALE_AFTER_DAYS. With the stack's Hetzner token the plan prices Hetzner items from
-// Hetzner's own API instead (pricing/hetzner-api.ts) and says where this table differs.
+// Hetzner's own API instead (lib/hcloud-api.ts) and says where this table differs.
 //
 // How it was verified (2026-12-01): this build machine reaches no web page, so every figure was
 // read from stored copies of public sources; `evidence` says which, and how old that copy is.

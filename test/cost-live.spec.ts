@@ -6,7 +6,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { tablePrices } from "../pricing/cost";
-import { fetchPricing, fetchServerType, fetchServerTypes, HetznerApiError } from "../pricing/hetzner-api";
+import { fetchPricing, fetchServerType, fetchServerTypes, HetznerApiError } from "../lib/hcloud-api";
 import { livePriceSet, pricesFor } from "../pricing/live";
 import { fakeHetzner, FakeHetzner, FakeHetznerState, pricingAnswer, serverTypeAnswer } from "./hetzner-fake";
 import { ROOT } from "./support";

@@ -1,5 +1,5 @@
-// A local stand-in for the Hetzner Cloud API's two reads (GET /pricing, GET /server_types?name=),
-// faithful to what the client relies on, per docs.hetzner.cloud and hetznercloud/hcloud-go:
+// A local stand-in for the Hetzner Cloud API calls of lib/hcloud-api.ts, faithful to what the
+// client relies on, per docs.hetzner.cloud and hetznercloud/hcloud-go:
 // - every endpoint needs `Authorization: Bearer <token>`; a missing, malformed or unknown token is
 //   401 {"error": {"code": "unauthorized", "message": "unable to authenticate", "details": {}}}
 //   (hcloud/error.go ErrorCodeUnauthorized, hcloud/error_test.go);
@@ -8,10 +8,15 @@
 //   with its locations and `available` (hcloud/schema/server_type.go ServerTypeLocation);
 // - /servers filters by label_selector, every comma-separated `key=value` required;
 // - lists are paged: `page`, `per_page` (at most 50), meta.pagination.next_page (null on the last);
+// - /servers?name= filters by exact name; /servers/{id} is the server or 404 not_found;
+// - POST /servers/{id}/actions/shutdown only sends an ACPI request: the action is accepted (201)
+//   whether or not the guest reacts ("the action status in this case only reflects whether the
+//   action was sent to the server"), so only the server's status tells; poweron starts it. Status
+//   changes take effect by the next read (stopping → off, starting → running);
 // - any other path is 404 not_found.
 import * as http from "http";
 import type { AddressInfo } from "net";
-import type { ApiPricing, ApiServer, ApiServerType } from "../pricing/hetzner-api";
+import type { ApiPricing, ApiServer, ApiServerType } from "../lib/hcloud-api";
 
 export interface FakeHetzner {
     /** The endpoint, as HCLOUD_ENDPOINT takes it: http://127.0.0.1:<port>/v1 */
@@ -25,8 +30,14 @@ export interface FakeHetznerState {
     readonly token: string;
     pricing: ApiPricing;
     serverTypes: ApiServerType[];
-    servers: (ApiServer & { labels: Record<string, string> })[];
+    servers: FakeServer[];
 }
+
+/** A server of the fake project: the API's fields, its labels, and whether its guest reacts to ACPI. */
+export type FakeServer = { -readonly [K in keyof ApiServer]: ApiServer[K] } & { labels: Record<string, string>; acpi?: boolean };
+
+/** The server as the API shows it (labels included, the fake's own knob not). */
+const shown = ({ acpi: _acpi, ...server }: FakeServer) => server;
 
 const error = (code: string, message: string) => ({ error: { code, message, details: {} } });
 
@@ -57,7 +68,24 @@ export async function fakeHetzner(state: FakeHetznerState): Promise<FakeHetzner>
         }
         if (req.method === "GET" && url.pathname === "/v1/servers") {
             const required = (url.searchParams.get("label_selector") ?? "").split(",").filter(Boolean).map((r) => r.split("="));
-            return page("servers", state.servers.filter((s) => required.every(([k, v]) => s.labels[k] === v)));
+            const name = url.searchParams.get("name");
+            return page("servers", state.servers.filter((s) => required.every(([k, v]) => s.labels[k] === v) && (name === null || s.name === name)).map(shown));
+        }
+        const one = /^\/v1\/servers\/(\d+)(?:\/actions\/(\w+))?$/.exec(url.pathname);
+        const target = one && state.servers.find((s) => s.id === Number(one[1]));
+        if (one && !target) return answer(404, error("not_found", "server not found"));
+        if (target && req.method === "GET" && !one![2]) {
+            if (target.status === "stopping") target.status = "off";
+            else if (target.status === "starting") target.status = "running";
+            return answer(200, { server: shown(target) });
+        }
+        if (target && req.method === "POST" && one![2] === "shutdown") {
+            if (target.acpi !== false && target.status === "running") target.status = "stopping";
+            return answer(201, { action: { command: "shutdown_server", status: "running" } });
+        }
+        if (target && req.method === "POST" && one![2] === "poweron") {
+            if (target.status === "off") target.status = "starting";
+            return answer(201, { action: { command: "start_server", status: "running" } });
         }
         return answer(404, error("not_found", "not found"));
     });
@@ -89,9 +117,9 @@ export function pricingAnswer(servers: Readonly<Record<string, number>>, ipv4 = 
     };
 }
 
-/** A server as /servers lists it, with the labels the stack's servers carry. */
-export function serverAnswer(name: string, serverType: string, location: string, labels: Record<string, string>): ApiServer & { labels: Record<string, string> } {
-    return { name, server_type: { name: serverType }, location: { name: location }, labels };
+/** A running server with a public IPv4 as /servers lists it, with the labels the stack's servers carry. */
+export function serverAnswer(name: string, serverType: string, location: string, labels: Record<string, string>, id = 42): FakeServer {
+    return { id, name, status: "running", server_type: { name: serverType }, location: { name: location }, public_net: { ipv4: { ip: "203.0.113.7" } }, labels };
 }
 
 /** A server type as /server_types lists it, available where `available` says. */

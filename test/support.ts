@@ -75,14 +75,14 @@ export interface FakeApi {
 }
 
 /** A JSON API on loopback that records each request and answers with `answer`'s status and body. */
-export async function fakeJsonApi(answer: (method: string, url: string, authorization: string) => [number, unknown]): Promise<FakeApi> {
+export async function fakeJsonApi(answer: (method: string, url: string) => [number, unknown]): Promise<FakeApi> {
     const requests: string[] = [];
     const server = http.createServer((req, res) => {
         let body = "";
         req.on("data", (chunk) => (body += chunk));
         req.on("end", () => {
             requests.push(`${req.method} ${req.url} ${req.headers.authorization ?? ""} ${body}`.trimEnd());
-            const [status, reply] = answer(req.method!, req.url!, req.headers.authorization ?? "");
+            const [status, reply] = answer(req.method!, req.url!);
             res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(reply));
         });
     });

@@ -3,14 +3,20 @@
 // and stable: Pulumi stores the command string). Runs on load, so nothing imports this file. It
 // prints server names and states only, never the token.
 import { requiredEnv } from "../../lib/env";
-import { HCLOUD_API, hcloudClient } from "../../lib/hcloud-api";
-import { HOST_POWER_ENV, startAfterChange, stopBeforeChange, Waiting } from "../../lib/host-power";
+import { fetchServer, fetchServerByName, hetznerEndpoint, serverAction } from "../../lib/hcloud-api";
+import { HcloudClient, HOST_POWER_ENV, startAfterChange, stopBeforeChange, Waiting } from "../../lib/host-power";
 
 const env = process.env;
 const seconds = (name: string, fallback: number): number => Number(env[name] ?? fallback);
 
 async function main(step: string | undefined): Promise<string> {
-    const client = hcloudClient(requiredEnv(env, HOST_POWER_ENV.token), env[HOST_POWER_ENV.endpoint] || HCLOUD_API);
+    const token = requiredEnv(env, HOST_POWER_ENV.token);
+    const endpoint = hetznerEndpoint(env);
+    const client: HcloudClient = {
+        serverByName: (name) => fetchServerByName(name, token, endpoint),
+        server: (id) => fetchServer(id, token, endpoint),
+        powerAction: (id, action) => serverAction(id, action, token, endpoint),
+    };
     const waiting: Waiting = {
         timeoutSeconds: seconds(HOST_POWER_ENV.waitSeconds, 300),
         pollSeconds: seconds(HOST_POWER_ENV.pollSeconds, 5),
