@@ -61,6 +61,7 @@ const BUCKET_NAME = /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/;
 const TAILSCALE_TAG = /^tag:[A-Za-z][A-Za-z0-9-]*$/;
 /** The host tag of each stack kind when tailscaleTags / reviewTailscaleTags are unset: one per environment. */
 export const DEFAULT_HOST_TAGS: Readonly<Record<StackKind, string>> = { production: "tag:rails-production", staging: "tag:rails-staging", review: "tag:rails-review" };
+const REGISTRY_USERNAME = /^[A-Za-z0-9_][A-Za-z0-9._@+-]{0,254}$/;
 const IMAGE_PATH = /^[a-z0-9]+([._-][a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/;
 const REVIEW_STACK = /^pr-(\d+)$/;
 const MAX_PR_NUMBER = 999_999;
@@ -402,6 +403,11 @@ export function parseConfig(raw: RawConfig, stackName: string): ParseResult {
         problems.add("registryServer", `${show(registryServer)} is not a registry host; e.g. ghcr.io or registry.example.com:5000`);
     }
     const registryUsername = read.string("registryUsername");
+    // Rendered into deploy.yml, which Kamal runs through ERB: only what registries use for names
+    // (GHCR and Docker Hub users, `_json_key`, `oauth2accesstoken`, Quay's `org+robot`, emails).
+    if (registryUsername !== undefined && !REGISTRY_USERNAME.test(registryUsername)) {
+        problems.add("registryUsername", `${show(registryUsername)} is not a registry user name; allowed: letters, digits, '_', '.', '@', '+' and '-', starting with a letter, digit or '_' (deploy.yml goes through Kamal's ERB, so '<%' and the like are refused)`);
+    }
 
     const appDir = read.string("appDir");
     if (appDir !== undefined && /["\\:\n]/.test(appDir)) {

@@ -129,6 +129,8 @@ export const LITESTREAM_ACCESSORY = "litestream";
 
 /** A path inside the set's directory as deploy.yml names it (resolved by Kamal's ERB pass). */
 const inKamalDir = (relativePath: string): string => `<%= ENV.fetch('${KAMAL_DIR_ENV}') %>/${relativePath}`;
+/** The only ERB the set may hold: inKamalDir's. */
+const OWN_ERB = new RegExp(`^<%= ENV\\.fetch\\('${KAMAL_DIR_ENV}'\\) %>/[A-Za-z0-9._/-]+(:[A-Za-z0-9._/-]+)?$`);
 
 const volumeMapping = `${STORAGE_HOST_PATH}:${STORAGE_CONTAINER_PATH}`;
 
@@ -138,9 +140,13 @@ function document(contents: unknown, comment: string): string {
     doc.commentBefore = comment;
     // ERB output lands inside double quotes, so a directory path with spaces stays one YAML string
     // (the deploy step refuses paths with '"' or '\\').
+    // Kamal runs deploy.yml through ERB as root of the deploy (Kamal::Configuration.create_from):
+    // any other `<%` is code from config, refused even though config validation refuses it first.
     YAML.visit(doc, {
         Scalar(_, node) {
-            if (typeof node.value === "string" && node.value.includes("<%")) node.type = "QUOTE_DOUBLE";
+            if (typeof node.value !== "string" || !node.value.includes("<%")) return;
+            if (!OWN_ERB.test(node.value)) throw new Error(`refusing to render ${JSON.stringify(node.value)} into Kamal's config: Kamal would run it as ERB`);
+            node.type = "QUOTE_DOUBLE";
         },
     });
     return doc.toString({ lineWidth: 0 });

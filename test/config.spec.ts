@@ -365,6 +365,13 @@ const BAD_CONFIGS: { name: string; stack?: string; overrides: Record<string, str
         expected: ['rails-stack:litestreamDatabases[0]: unknown database "jobs"; allowed: primary, queue, cache, cable'],
     },
     {
+        name: "ERB in the registry user name (deploy.yml goes through Kamal's ERB)",
+        overrides: { registryUsername: "acme<%= %x(id > /tmp/pwned) %>" },
+        expected: [
+            `rails-stack:registryUsername: "acme<%= %x(id > /tmp/pwned) %>" is not a registry user name; allowed: letters, digits, '_', '.', '@', '+' and '-', starting with a letter, digit or '_' (deploy.yml goes through Kamal's ERB, so '<%' and the like are refused)`,
+        ],
+    },
+    {
         name: "an auth key valid for longer than a day",
         overrides: { tailscaleKeyExpiry: "7776000" },
         expected: ["rails-stack:tailscaleKeyExpiry: 7776000 is out of range; allowed: 300 to 86400"],

@@ -8,7 +8,10 @@ import * as path from "path";
 import * as YAML from "yaml";
 import { STORAGE_CONTAINER_PATH, STORAGE_HOST_PATH } from "../lib/paths";
 import { isSecretValue } from "../plan/run";
-import { KAMAL_FILES, LITESTREAM_ACCESSORY, THRUSTER_PORT } from "../renderers/kamal";
+import { parseConfig } from "../config/parse";
+import { activeStorageSettings } from "../renderers/active-storage";
+import { stackConfigFromFiles } from "../plan/run";
+import { KAMAL_FILES, kamalInput, LITESTREAM_ACCESSORY, renderKamalSet, THRUSTER_PORT } from "../renderers/kamal";
 import { databaseFiles } from "../renderers/litestream";
 import { ORIGIN_HTTP, ORIGIN_HTTPS } from "../renderers/tunnel";
 import { kamalExecutable, OkPlan, plainInputs, planFor, resourcesOfType, ROOT } from "./support";
@@ -154,6 +157,18 @@ describe("Kamal set: consistent with the rest of the stack", () => {
 
     it("renders the same bytes twice", async () => {
         for (const variant of VARIANTS) assert.deepStrictEqual(kamalSet(await planFor(variant.stack, variant.overrides)), kamalSet(plans.get(label(variant))!));
+    });
+});
+
+describe("Kamal set: no ERB but its own", () => {
+    it("refuses to render a value from config that Kamal's ERB pass would run, even past validation", () => {
+        const parsed = parseConfig(stackConfigFromFiles(ROOT, "staging"), "staging");
+        if (!parsed.ok) throw new Error(parsed.errors.join("\n"));
+        const activeStorage = activeStorageSettings({ bucket: parsed.settings.storage.attachmentsBucket, endpoint: "https://example.r2.cloudflarestorage.com" });
+        const runtime = { target: { host: "shop-staging-web-1", sshPort: 22 }, activeStorage, litestream: "" };
+        assert.doesNotThrow(() => renderKamalSet(kamalInput(parsed.settings, runtime)));
+        const injected = { ...parsed.settings, registry: { ...parsed.settings.registry, username: "acme<%= %x(id) %>" } };
+        assert.throws(() => renderKamalSet(kamalInput(injected, runtime)), /refusing to render "acme<%= %x\(id\) %>" into Kamal's config: Kamal would run it as ERB/);
     });
 });
 

@@ -87,6 +87,14 @@ describe("offline plan command", () => {
         assert.ok(!fs.existsSync(out));
     });
 
+    it("exits 2 on ERB in a value rendered into deploy.yml, which Kamal would run, and never runs it", () => {
+        const marker = path.join(tmp, "pwned");
+        const run = plan(["--stack", "staging", "--out", path.join(tmp, "erb"), "--set", `registryUsername=acme<%= %x(id > ${marker}) %>`]);
+        assert.strictEqual(run.status, 2);
+        assert.match(run.stderr, /^ {2}rails-stack:registryUsername: "acme<%= %x\(id > .+\) %>" is not a registry user name; allowed: .*Kamal's ERB/m);
+        assert.ok(!fs.existsSync(marker));
+    });
+
     it("exits 2 on a review stack name that is not a number", () => {
         const run = plan(["--stack", "pr-x", "--out", path.join(tmp, "prx")]);
         assert.strictEqual(run.status, 2);
