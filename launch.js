@@ -9,7 +9,7 @@ const { execFileSync } = require("child_process");
 
 const root = __dirname;
 const stamp = path.join(root, "bin", ".built");
-const sourceDirs = ["config", "lib", "renderers", "components", "cloud-init", "deploy", "plan", "policy", "pricing", "test"];
+const sourceDirs = ["admin", "config", "lib", "renderers", "components", "cloud-init", "deploy", "plan", "policy", "pricing", "test"];
 // Only the tests import test/, and they run from source (ts-node): a program or CLI need not look
 // there, and test/ is mostly data (golden files, fixture apps) to walk. `node launch.js` alone
 // (npm run build, before the tests) checks everything.

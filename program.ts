@@ -35,12 +35,10 @@ export function createStack({ settings, secrets, appVersion }: StackConfig): Sta
     outputs.appUrl = edge.appUrl;
     artifacts["edge/tunnel-ingress.yml"] = edge.ingressYaml;
 
-    const storage = new Storage(`${name}-storage`, { settings }, { ...providers.options });
+    const storage = new Storage(`${name}-storage`, { settings, backupsCredentials: secrets.r2.backups }, { ...providers.options });
     outputs.backupsBucket = storage.backupsBucket;
     outputs.attachmentsBucket = storage.attachmentsBucket;
     outputs.s3Endpoint = pulumi.output(storage.endpoint);
-    outputs.s3AccessKeyId = storage.credentials.accessKeyId;
-    outputs.s3SecretAccessKey = storage.credentials.secretAccessKey;
     artifacts["storage/litestream.yml"] = storage.litestreamConfig;
     artifacts["storage/active-storage.yml"] = storage.activeStorageConfig;
 
@@ -60,7 +58,7 @@ export function createStack({ settings, secrets, appVersion }: StackConfig): Sta
         appVersion,
         tunnelToken: edge.tunnelToken,
         serverId: hosts.server.id,
-        s3: storage.credentials,
+        r2: secrets.r2,
         activeStorage: storage.activeStorage,
         litestreamConfig: storage.litestreamConfig,
         dependsOn: [...hosts.ready, ...edge.routing, ...storage.forApp],

@@ -3,7 +3,7 @@
 // runs `kamal setup` from the app's checkout with the stack's RAILS_ENV. See docs/deploy.md.
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import type { Secrets } from "../config/load";
+import type { S3KeyPair, Secrets } from "../config/load";
 import type { Settings } from "../config/settings";
 import type { AppVersion } from "../lib/app-checkout";
 import { hostName } from "../lib/naming";
@@ -66,8 +66,8 @@ export interface DeployArgs {
     readonly tunnelToken: pulumi.Input<string>;
     /** The server's id: a replaced server is a new host, deployed to again. */
     readonly serverId: pulumi.Input<string>;
-    /** S3 credentials scoped to the stack's buckets (secret), for Active Storage and Litestream. */
-    readonly s3: { readonly accessKeyId: pulumi.Input<string>; readonly secretAccessKey: pulumi.Input<string> };
+    /** R2 key pairs (secret): Active Storage's reaches the attachments bucket alone, Litestream's the backups bucket alone. */
+    readonly r2: Readonly<Record<"attachments" | "backups", S3KeyPair>>;
     readonly activeStorage: pulumi.Input<ActiveStorageSettings>;
     /** The rendered litestream.yml. */
     readonly litestreamConfig: pulumi.Input<string>;
@@ -93,10 +93,10 @@ export class Deploy extends pulumi.ComponentResource {
         const secretValues: Record<string, pulumi.Input<string>> = {
             [KAMAL_SECRET_ENV.registryPassword]: args.secrets.registryPassword,
             [KAMAL_SECRET_ENV.railsMasterKey]: args.secrets.railsMasterKey,
-            [ACTIVE_STORAGE_ENV.accessKeyId]: args.s3.accessKeyId,
-            [ACTIVE_STORAGE_ENV.secretAccessKey]: args.s3.secretAccessKey,
-            [LITESTREAM_ENV.accessKeyId]: args.s3.accessKeyId,
-            [LITESTREAM_ENV.secretAccessKey]: args.s3.secretAccessKey,
+            [ACTIVE_STORAGE_ENV.accessKeyId]: args.r2.attachments.accessKeyId,
+            [ACTIVE_STORAGE_ENV.secretAccessKey]: args.r2.attachments.secretAccessKey,
+            [LITESTREAM_ENV.accessKeyId]: args.r2.backups.accessKeyId,
+            [LITESTREAM_ENV.secretAccessKey]: args.r2.backups.secretAccessKey,
         };
         const environment = set.apply((s) => ({
             ...deployEnvironment(settings, s, args.appVersion, target),

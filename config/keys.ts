@@ -222,13 +222,81 @@ export const KEYS = {
         type: "string",
         default: "",
         derived: "<app>-<stack>-backups",
-        description: "R2 bucket for Litestream replicas.",
+        description: "R2 bucket for Litestream replicas of production or staging (review stacks use reviewBackupsBucket).",
     },
     attachmentsBucket: {
         type: "string",
         default: "",
         derived: "<app>-<stack>-attachments",
-        description: "R2 bucket for Active Storage.",
+        description: "R2 bucket for Active Storage of production or staging (review stacks use reviewAttachmentsBucket).",
+    },
+    reviewBackupsBucket: {
+        type: "string",
+        default: "",
+        derived: "<app>-review-backups",
+        description:
+            "The review pool's backups bucket, which staging creates and every review stack pr-<n> replicates into under its own pr-<n>/ prefix (emptied when the stack is destroyed).",
+    },
+    reviewAttachmentsBucket: {
+        type: "string",
+        default: "",
+        derived: "<app>-review-attachments",
+        description: "The review pool's Active Storage bucket, which staging creates; objects in it expire after reviewPoolDays.",
+    },
+    reviewPoolDays: {
+        type: "integer",
+        default: 14,
+        description: "Days after which R2 deletes any object in the review pool's buckets, whatever left it there (1-365).",
+    },
+    r2AttachmentsAccessKeyId: {
+        type: "string",
+        default: "",
+        secret: true,
+        description:
+            "S3 key id for Active Storage, scoped to attachmentsBucket alone (read and write). Minted with npm run r2-credentials, never by pulumi up. Required on production and staging.",
+    },
+    r2AttachmentsSecretAccessKey: {
+        type: "string",
+        default: "",
+        secret: true,
+        description: "Its S3 secret.",
+    },
+    r2BackupsAccessKeyId: {
+        type: "string",
+        default: "",
+        secret: true,
+        description:
+            "S3 key id for Litestream, scoped to backupsBucket alone (read and write). Minted with npm run r2-credentials, never by pulumi up. Required on production and staging.",
+    },
+    r2BackupsSecretAccessKey: {
+        type: "string",
+        default: "",
+        secret: true,
+        description: "Its S3 secret.",
+    },
+    reviewR2AttachmentsAccessKeyId: {
+        type: "string",
+        default: "",
+        secret: true,
+        description: "S3 key id for review stacks' Active Storage, scoped to reviewAttachmentsBucket alone. Set on staging (review stacks copy its config) by npm run r2-credentials -- --stack staging.",
+    },
+    reviewR2AttachmentsSecretAccessKey: {
+        type: "string",
+        default: "",
+        secret: true,
+        description: "Its S3 secret.",
+    },
+    reviewR2BackupsAccessKeyId: {
+        type: "string",
+        default: "",
+        secret: true,
+        description: "S3 key id for review stacks' Litestream, scoped to reviewBackupsBucket alone. Set on staging by npm run r2-credentials -- --stack staging.",
+    },
+    reviewR2BackupsSecretAccessKey: {
+        type: "string",
+        default: "",
+        secret: true,
+        description: "Its S3 secret.",
     },
     r2StoredGb: {
         type: "integer",

@@ -4,6 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { AppVersion, CommitReader, readCheckoutCommit, resolveAppVersion } from "../lib/app-checkout";
 import { PROJECT } from "./keys";
 import { parseConfig } from "./parse";
+import { credentialKeysOf } from "./parse-storage";
 import { ForeignValue, RawConfig } from "./raw";
 import { Settings } from "./settings";
 
@@ -16,6 +17,13 @@ export interface Secrets {
     readonly tailscaleApiKey?: pulumi.Output<string>;
     /** Set when the tailnet is reached with an OAuth client. */
     readonly tailscaleOauth?: { readonly clientId: pulumi.Output<string>; readonly clientSecret: pulumi.Output<string> };
+    /** R2 key pairs by purpose, each scoped to its one bucket (minted outside pulumi up: npm run r2-credentials). */
+    readonly r2: Readonly<Record<"attachments" | "backups", S3KeyPair>>;
+}
+
+export interface S3KeyPair {
+    readonly accessKeyId: pulumi.Output<string>;
+    readonly secretAccessKey: pulumi.Output<string>;
 }
 
 export interface StackConfig {
@@ -63,6 +71,8 @@ export function loadConfig(readCommit: CommitReader = readCheckoutCommit): Stack
     }
     const secret = (key: string): pulumi.Output<string> => pulumi.secret(raw.values[key]);
     const { auth } = result.settings.tailscale;
+    const r2Keys = credentialKeysOf(result.settings.kind);
+    const pair = (keys: { accessKeyId: string; secretAccessKey: string }): S3KeyPair => ({ accessKeyId: secret(keys.accessKeyId), secretAccessKey: secret(keys.secretAccessKey) });
     return Object.freeze({
         settings: result.settings,
         appVersion: resolveAppVersion(result.settings.deploy, readCommit),
@@ -71,6 +81,7 @@ export function loadConfig(readCommit: CommitReader = readCheckoutCommit): Stack
             cloudflareApiToken: secret("cloudflareApiToken"),
             registryPassword: secret("registryPassword"),
             railsMasterKey: secret("railsMasterKey"),
+            r2: { attachments: pair(r2Keys.attachments), backups: pair(r2Keys.backups) },
             ...(auth === "apiKey"
                 ? { tailscaleApiKey: secret("tailscaleApiKey") }
                 : { tailscaleOauth: { clientId: secret("tailscaleOauthClientId"), clientSecret: secret("tailscaleOauthClientSecret") } }),

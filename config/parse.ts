@@ -1,22 +1,14 @@
 // Pure validation of raw stack config into Settings. Every problem is collected, none thrown, so a
-// user sees all of them at once; each names the key, the bad value and what is allowed.
+// user sees all of them at once; each names the key, the bad value and what is allowed. Storage
+// (buckets, R2 key pairs, Litestream) is parsed in parse-storage.ts.
 import { checkKeys } from "./check-keys";
-import { KEYS, KeyName, PROJECT } from "./keys";
+import { PROJECT } from "./keys";
+import { parseStorage } from "./parse-storage";
 import { Problems } from "./problems";
-import { RawConfig, rawValue } from "./raw";
-import {
-    DATABASE_NAMES,
-    DatabaseName,
-    R2Jurisdiction,
-    R2Location,
-    Replication,
-    Settings,
-    SolidQueueMode,
-    StackKind,
-    TlsMode,
-} from "./settings";
+import { RawConfig } from "./raw";
+import { defaultOf, list, MAX_LABEL, Reader, show } from "./reader";
+import { Settings, SolidQueueMode, StackKind, TlsMode } from "./settings";
 import { nearest } from "./suggest";
-import { goDurationMs } from "../lib/duration";
 import { prefixFirstLabel } from "../lib/naming";
 
 export type { RawConfig } from "./raw";
@@ -40,24 +32,13 @@ const TLS_MODES: readonly TlsMode[] = ["acme", "tunnel"];
 const SOLID_QUEUE_MODES: readonly SolidQueueMode[] = ["puma", "container"];
 export const DEPLOY_BACKUPS = { min: 1, max: 100 } as const;
 /** The cost estimate's assumed R2 storage, GB. */
-const R2_STORED_GB = { min: 0, max: 1_000_000 } as const;
 /** Docker's tag grammar (distribution/reference): what Kamal tags the image with. */
 const IMAGE_TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
-const R2_LOCATIONS: readonly R2Location[] = ["apac", "eeur", "enam", "weur", "wnam", "oc"];
-const R2_JURISDICTIONS: readonly R2Jurisdiction[] = ["default", "eu", "fedramp"];
-const DEFAULT_SNAPSHOT_INTERVAL = KEYS.litestreamSnapshotInterval.default;
-export const DEFAULT_REPLICATION: Readonly<Record<DatabaseName, Replication>> = {
-    primary: { syncInterval: "1s", retention: "720h", snapshotInterval: DEFAULT_SNAPSHOT_INTERVAL },
-    queue: { syncInterval: "1s", retention: "168h", snapshotInterval: DEFAULT_SNAPSHOT_INTERVAL },
-    cache: { syncInterval: "60s", retention: "24h", snapshotInterval: DEFAULT_SNAPSHOT_INTERVAL },
-    cable: { syncInterval: "60s", retention: "24h", snapshotInterval: DEFAULT_SNAPSHOT_INTERVAL },
-};
 
 const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const APP_NAME = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
 const RAILS_ENV = /^[a-z][a-z0-9_]*$/;
 const HEX32 = /^[0-9a-f]{32}$/;
-const BUCKET_NAME = /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/;
 const TAILSCALE_TAG = /^tag:[A-Za-z][A-Za-z0-9-]*$/;
 /** The host tag of each stack kind when tailscaleTags / reviewTailscaleTags are unset: one per environment. */
 export const DEFAULT_HOST_TAGS: Readonly<Record<StackKind, string>> = { production: "tag:rails-production", staging: "tag:rails-staging", review: "tag:rails-review" };
@@ -68,11 +49,7 @@ const MAX_PR_NUMBER = 999_999;
 /** Names people give these stacks elsewhere. */
 const STACK_ABBREVIATIONS: Readonly<Record<string, string>> = { prod: "production", prd: "production", stage: "staging", stg: "staging" };
 
-/** DNS's limit on one label, and R2's on a bucket name. */
-const MAX_LABEL = 63;
 
-const show = (value: unknown): string => JSON.stringify(value);
-const list = (values: readonly string[]): string => values.join(", ");
 
 export function isDnsName(name: string): boolean {
     const labels = name.split(".");
@@ -94,93 +71,6 @@ export function stackKind(stack: string): { kind: StackKind; prNumber?: number }
     const meant = spelt ? `pr-${Number(spelt[1])}` : (STACK_ABBREVIATIONS[stack.toLowerCase()] ?? nearest(stack, ["production", "staging"]));
     const hint = meant !== undefined && "kind" in stackKind(meant) ? `; did you mean ${meant}?` : "";
     return { error: `stack ${show(stack)}: allowed stack names are production, staging and pr-<number>${hint}` };
-}
-
-/** Reads typed values out of the raw strings, recording type errors. */
-class Reader {
-    constructor(
-        private readonly raw: RawConfig,
-        private readonly problems: Problems,
-        /** Keys with a problem already recorded by checkKeys, or whose value is a stand-in: never read. */
-        private readonly withheld: ReadonlySet<string>,
-    ) {}
-
-    /** The raw value; undefined when missing, unset (the key's sentinel default, or blank) or withheld. */
-    string(key: KeyName): string | undefined {
-        return this.withheld.has(key) ? undefined : rawValue(this.raw, key);
-    }
-
-    /** Whether the key is set, even to a withheld value. */
-    has(key: KeyName): boolean {
-        return rawValue(this.raw, key) !== undefined;
-    }
-
-    integer(key: KeyName, range: { min: number; max: number }): number | undefined {
-        const value = this.string(key);
-        if (value === undefined) return undefined;
-        if (!/^-?\d+$/.test(value)) {
-            this.problems.add(key, `${show(value)} is not a whole number; allowed: ${range.min} to ${range.max}`);
-            return undefined;
-        }
-        const n = Number(value);
-        if (n < range.min || n > range.max) {
-            this.problems.add(key, `${n} is out of range; allowed: ${range.min} to ${range.max}`);
-            return undefined;
-        }
-        return n;
-    }
-
-    boolean(key: KeyName): boolean | undefined {
-        const value = this.string(key);
-        if (value === undefined) return undefined;
-        if (value !== "true" && value !== "false") {
-            this.problems.add(key, `${show(value)} is not a boolean; allowed: true, false`);
-            return undefined;
-        }
-        return value === "true";
-    }
-
-    stringArray(key: KeyName): string[] | undefined {
-        const value = this.string(key);
-        if (value === undefined) return undefined;
-        let parsed: unknown;
-        try {
-            parsed = JSON.parse(value);
-        } catch {
-            parsed = undefined;
-        }
-        if (!Array.isArray(parsed) || !parsed.every((item) => typeof item === "string")) {
-            this.problems.add(key, `${show(value)} is not a list of strings; write it as a YAML list in the stack file`);
-            return undefined;
-        }
-        return parsed;
-    }
-
-    /** A string key that reads "auto" (derived), "true" or "false". */
-    autoBoolean(key: KeyName): boolean | undefined {
-        const value = this.string(key);
-        if (value === undefined) return undefined;
-        if (value !== "true" && value !== "false") {
-            this.problems.add(key, `${show(value)} is not allowed; allowed: auto, true, false`);
-            return undefined;
-        }
-        return value === "true";
-    }
-
-    /** A value restricted to a fixed set. */
-    oneOf<T extends string>(key: KeyName, allowed: readonly T[]): T | undefined {
-        const value = this.string(key);
-        if (value === undefined) return undefined;
-        if (!(allowed as readonly string[]).includes(value)) {
-            this.problems.add(key, `${show(value)} is not allowed; allowed: ${list(allowed)}`);
-            return undefined;
-        }
-        return value as T;
-    }
-}
-
-function defaultOf<K extends KeyName>(key: K): (typeof KEYS)[K] extends { default: infer D } ? D : never {
-    return (KEYS[key] as { default?: unknown }).default as never;
 }
 
 function parseHostnames(
@@ -232,108 +122,6 @@ function parseHostnames(
         }
     });
     return hostnames;
-}
-
-function parseLitestream(
-    read: Reader,
-    problems: Problems,
-    kind: StackKind | undefined,
-): Record<DatabaseName, Replication | null> {
-    const overrides = read.stringArray("litestreamDatabases") ?? [];
-    const table: Record<DatabaseName, Replication | null> = { ...DEFAULT_REPLICATION };
-    const seen = new Set<string>();
-    overrides.forEach((entry, i) => {
-        const key = `litestreamDatabases[${i}]`;
-        const match = /^([^=]+)=(?:(off)|([^/]+)\/(.+))$/.exec(entry);
-        if (!match) {
-            problems.add(key, `${show(entry)} is malformed; write '<db>=<sync interval>/<retention>' or '<db>=off', e.g. 'cache=60s/24h'`);
-            return;
-        }
-        const [, db, off, sync, retention] = match;
-        if (!(DATABASE_NAMES as readonly string[]).includes(db)) {
-            problems.add(key, `unknown database ${show(db)}; allowed: ${list(DATABASE_NAMES)}`);
-            return;
-        }
-        if (seen.has(db)) {
-            problems.add(key, `database ${show(db)} is listed twice`);
-            return;
-        }
-        seen.add(db);
-        if (off) {
-            if (db === "primary" && kind === "production") {
-                problems.add(key, `the production primary database must be replicated; allowed: primary=<sync>/<retention>`);
-            }
-            table[db as DatabaseName] = null;
-            return;
-        }
-        const syncMs = goDurationMs(sync);
-        const retentionMs = goDurationMs(retention);
-        if (syncMs === undefined || syncMs <= 0) {
-            problems.add(key, `sync interval ${show(sync)} is not a positive duration; use e.g. 1s, 60s, 5m`);
-        }
-        if (retentionMs === undefined || retentionMs <= 0) {
-            problems.add(key, `retention ${show(retention)} is not a positive duration; use e.g. 24h, 720h`);
-        }
-        if (syncMs !== undefined && retentionMs !== undefined && retentionMs < syncMs) {
-            problems.add(key, `retention ${retention} is shorter than the sync interval ${sync}; retention must be at least the sync interval`);
-        }
-        table[db as DatabaseName] = { syncInterval: sync, retention, snapshotInterval: DEFAULT_SNAPSHOT_INTERVAL };
-    });
-    return withSnapshotInterval(read, problems, table);
-}
-
-/**
- * Every replica snapshots at `litestreamSnapshotInterval` (Litestream 0.3.13 replica.go
- * `snapshotter`: unconditionally, on a ticker), so a restore replays at most that much WAL. Capped
- * at each database's retention: retention enforcement snapshots anyway once none is left inside
- * the window (`EnforceRetention`), so a longer interval would only be misleading.
- */
-function withSnapshotInterval(
-    read: Reader,
-    problems: Problems,
-    table: Readonly<Record<DatabaseName, Replication | null>>,
-): Record<DatabaseName, Replication | null> {
-    const interval = read.string("litestreamSnapshotInterval") ?? DEFAULT_SNAPSHOT_INTERVAL;
-    const intervalMs = goDurationMs(interval);
-    const replicated = DATABASE_NAMES.flatMap((db) => (table[db] ? [[db, table[db]] as const] : []));
-    if (intervalMs === undefined || intervalMs <= 0) {
-        problems.add("litestreamSnapshotInterval", `${show(interval)} is not a positive duration; use e.g. 12h, 24h`);
-        return { ...table };
-    }
-    const faster = replicated.find(([, r]) => intervalMs < (goDurationMs(r.syncInterval) ?? 0));
-    if (faster) {
-        problems.add("litestreamSnapshotInterval", `${interval} is shorter than ${faster[0]}'s sync interval ${faster[1].syncInterval}; a snapshot interval is at least every sync interval, e.g. 24h`);
-    }
-    const capped = (r: Replication): string => ((goDurationMs(r.retention) ?? Infinity) < intervalMs ? r.retention : interval);
-    return Object.fromEntries(DATABASE_NAMES.map((db) => [db, table[db] && { ...table[db], snapshotInterval: capped(table[db]) }])) as Record<DatabaseName, Replication | null>;
-}
-
-function parseBucket(
-    read: Reader,
-    problems: Problems,
-    key: "backupsBucket" | "attachmentsBucket",
-    derived: string | undefined,
-    stack: { kind: StackKind; name: string },
-): string | undefined {
-    const configured = read.string(key);
-    if (configured === undefined && derived === undefined) return undefined;
-    const name = configured === undefined ? derived! : stack.kind === "review" ? `${stack.name}-${configured}` : configured;
-    const validName = (n: string): boolean => n.length >= 3 && n.length <= MAX_LABEL && BUCKET_NAME.test(n);
-    if (configured !== undefined && name !== configured && !validName(name) && validName(configured)) {
-        problems.add(
-            key,
-            `${show(name)} is ${name.length} chars, over R2's ${MAX_LABEL}, because review stack ${stack.name} prefixes ${show(`${stack.name}-`)} to staging's ${show(configured)}; shorten it to at most ${MAX_LABEL - stack.name.length - 1} chars`,
-        );
-        return undefined;
-    }
-    if (!validName(name)) {
-        problems.add(
-            key,
-            `${show(name)} breaks R2's bucket rules; allowed: 3-63 chars of a-z, 0-9 and '-', starting and ending with a letter or digit`,
-        );
-        return undefined;
-    }
-    return name;
 }
 
 export function parseConfig(raw: RawConfig, stackName: string): ParseResult {
@@ -455,16 +243,7 @@ export function parseConfig(raw: RawConfig, stackName: string): ParseResult {
     });
     const keyExpiry = read.has("tailscaleKeyExpiry") ? read.integer("tailscaleKeyExpiry", TAILNET_KEY_EXPIRY_SECONDS) : defaultOf("tailscaleKeyExpiry");
 
-    const r2Location = read.oneOf("r2Location", R2_LOCATIONS);
-    const r2Jurisdiction = read.oneOf("r2Jurisdiction", R2_JURISDICTIONS) ?? (read.has("r2Jurisdiction") ? undefined : defaultOf("r2Jurisdiction"));
-    const prefix = validApp && stack ? `${validApp}-${stack.name}` : undefined;
-    const backupsBucket = stack ? parseBucket(read, problems, "backupsBucket", prefix && `${prefix}-backups`, stack) : undefined;
-    const attachmentsBucket = stack ? parseBucket(read, problems, "attachmentsBucket", prefix && `${prefix}-attachments`, stack) : undefined;
-    if (backupsBucket !== undefined && backupsBucket === attachmentsBucket) {
-        problems.add("attachmentsBucket", `${show(attachmentsBucket)} is also the backups bucket; the two must differ`);
-    }
-    const litestream = parseLitestream(read, problems, kind);
-    const r2StoredGb = read.has("r2StoredGb") ? read.integer("r2StoredGb", R2_STORED_GB) : defaultOf("r2StoredGb");
+    const storage = parseStorage(read, problems, validApp, stack);
 
     if (problems.errors.length > 0) return { ok: false, errors: problems.errors };
     // Every value below was checked above; the non-null assertions only narrow the types.
@@ -505,14 +284,7 @@ export function parseConfig(raw: RawConfig, stackName: string): ParseResult {
             keyExpirySeconds: keyExpiry!,
             auth: hasApiKey ? "apiKey" : "oauth",
         },
-        storage: {
-            backupsBucket: backupsBucket!,
-            attachmentsBucket: attachmentsBucket!,
-            ...(r2Location ? { location: r2Location } : {}),
-            jurisdiction: r2Jurisdiction!,
-            litestream: litestream!,
-            assumedStoredGb: r2StoredGb!,
-        },
+        storage: storage as Settings["storage"],
     };
     return { ok: true, settings: deepFreeze(settings) };
 }

@@ -71,8 +71,11 @@ export interface Settings {
         readonly auth: "apiKey" | "oauth";
     };
     readonly storage: {
+        /** The buckets this stack uses: its own, or on a review stack the review pool's (staging's). */
         readonly backupsBucket: string;
         readonly attachmentsBucket: string;
+        /** Staging only: the review pool it creates for the review stacks, and when R2 expires what is left there. */
+        readonly reviewPool?: { readonly backupsBucket: string; readonly attachmentsBucket: string; readonly expiryDays: number };
         readonly location?: R2Location;
         readonly jurisdiction: R2Jurisdiction;
         /** null: the database is not replicated. */

@@ -45,11 +45,6 @@ export function sshKeyName(s: Naming): string {
     return `${stackPrefix(s)}-no-login`;
 }
 
-/** "<app>-<stack>-r2": the stack's bucket-scoped R2 API token, as the Cloudflare dashboard lists it. */
-export function r2TokenName(s: Naming): string {
-    return `${stackPrefix(s)}-r2`;
-}
-
 /** R2's S3 endpoint; jurisdictional buckets answer only on their own host. */
 export function r2Endpoint(accountId: string, jurisdiction: R2Jurisdiction): string {
     return jurisdiction === "default" ? `https://${accountId}.r2.cloudflarestorage.com` : `https://${accountId}.${jurisdiction}.r2.cloudflarestorage.com`;

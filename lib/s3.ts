@@ -320,17 +320,19 @@ export interface EmptyResult {
  * Aborts every multipart upload and deletes every object, re-listing from the start until the
  * bucket is empty (what was deleted is gone, so no continuation token is needed).
  */
-export async function emptyBucket(access: BucketAccess): Promise<EmptyResult> {
+/** Deletes every object (and aborts every multipart upload) under `prefix`: all of the bucket when it is "". */
+export async function emptyBucket(access: BucketAccess, prefix = ""): Promise<EmptyResult> {
     const bucket = new S3Bucket(access);
     let abortedUploads = 0;
     let deletedObjects = 0;
+    const underPrefix = async (): Promise<MultipartUpload[]> => (await bucket.listMultipartUploads()).filter((u) => u.key.startsWith(prefix));
     try {
-        for (let uploads = await bucket.listMultipartUploads(); uploads.length > 0; uploads = await bucket.listMultipartUploads()) {
+        for (let uploads = await underPrefix(); uploads.length > 0; uploads = await underPrefix()) {
             for (const upload of uploads) await bucket.abortMultipartUpload(upload);
             abortedUploads += uploads.length;
         }
         let deleted = new Set<string>();
-        for (let page = await bucket.listObjectsPage(); page.objects.length > 0; page = await bucket.listObjectsPage()) {
+        for (let page = await bucket.listObjectsPage(prefix); page.objects.length > 0; page = await bucket.listObjectsPage(prefix)) {
             const keys = page.objects.map((o) => o.key);
             // R2 lists strongly consistently: keys just deleted coming back would loop forever.
             const back = keys.find((k) => deleted.has(k));
@@ -350,6 +352,8 @@ export async function emptyBucket(access: BucketAccess): Promise<EmptyResult> {
 export const R2_EMPTY_ENV = {
     endpoint: "R2_EMPTY_ENDPOINT",
     bucket: "R2_EMPTY_BUCKET",
+    /** Only the keys under it (a review stack's share of the review pool); unset: the whole bucket. */
+    prefix: "R2_EMPTY_PREFIX",
     accessKeyId: "R2_EMPTY_ACCESS_KEY_ID",
     secretAccessKey: "R2_EMPTY_SECRET_ACCESS_KEY",
 } as const;

@@ -21,7 +21,7 @@ export const MODEL_SECONDS: Readonly<Record<string, number>> = {
     [TYPE.r2Bucket]: 3,
     [TYPE.r2BucketCors]: 2,
     [TYPE.r2BucketLifecycle]: 2,
-    [TYPE.accountToken]: 2,
+    [TYPE.r2BucketLock]: 2,
     // Delete-only commands do nothing at create; the deploy's own run time is not part of the wait.
     [TYPE.command]: 0,
 };
@@ -53,7 +53,6 @@ const POWER_ON = kind(TYPE.command, "-power-on");
 const VOLUME = kind(TYPE.volume);
 const TUNNEL = kind(TYPE.tunnel);
 const BUCKET = kind(TYPE.r2Bucket);
-const TOKEN = kind(TYPE.accountToken);
 // Invokes take part as their token (an invoke is recorded as { type: token, name: token }).
 const INVOKES = [TUNNEL_TOKEN_INVOKE, SERVER_TYPES_INVOKE, SERVERS_INVOKE];
 const TUNNEL_TOKEN = kind(TUNNEL_TOKEN_INVOKE);
@@ -65,14 +64,13 @@ const TUNNEL_TOKEN = kind(TUNNEL_TOKEN_INVOKE);
  * buckets are emptied.
  */
 const NEEDS: readonly [Kind, readonly Kind[]][] = [
-    [DEPLOY, [SERVER, POWER_ON, VOLUME, kind(TYPE.tunnelConfig), kind(TYPE.dnsRecord), BUCKET, TOKEN, TUNNEL_TOKEN]],
+    [DEPLOY, [SERVER, POWER_ON, VOLUME, kind(TYPE.tunnelConfig), kind(TYPE.dnsRecord), BUCKET, kind(TYPE.r2BucketLock), TUNNEL_TOKEN]],
     [SERVER, [kind(TYPE.firewall), kind(TYPE.sshKey), kind(TYPE.tailnetKey), POWER_OFF, EMPTIER, TUNNEL_CLEANUP, kind(SERVER_TYPES_INVOKE), kind(SERVERS_INVOKE)]],
     [TUNNEL_TOKEN, [TUNNEL]],
     [VOLUME, [SERVER]],
     [POWER_ON, [SERVER]],
     [kind(TYPE.tunnelConfig), [TUNNEL]],
     [kind(TYPE.dnsRecord), [TUNNEL]],
-    [EMPTIER, [BUCKET, TOKEN]],
     [TUNNEL_CLEANUP, [TUNNEL]],
 ];
 

@@ -44,8 +44,6 @@ function mockState(type: string, name: string, inputs: Record<string, unknown>):
     switch (type) {
         case TYPE.tunnel:
             return { id: uuid(hex), state: { ...inputs, accountTag: inputs.accountId, tunType: "cfd_tunnel" } };
-        case TYPE.accountToken:
-            return { id: hex.slice(0, 32), state: { ...inputs, value: mockSecret("api-token", name), status: "active" } };
         case TYPE.tailnetKey:
             return { id: `k${hex.slice(0, 12)}CNTRL`, state: { ...inputs, key: mockSecret("tailscale-auth-key", name), invalid: false } };
         case TYPE.r2Bucket:

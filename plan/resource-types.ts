@@ -16,7 +16,7 @@ export const TYPE = {
     r2Bucket: "cloudflare:index/r2Bucket:R2Bucket",
     r2BucketCors: "cloudflare:index/r2BucketCors:R2BucketCors",
     r2BucketLifecycle: "cloudflare:index/r2BucketLifecycle:R2BucketLifecycle",
-    accountToken: "cloudflare:index/accountToken:AccountToken",
+    r2BucketLock: "cloudflare:index/r2BucketLock:R2BucketLock",
     command: "command:local:Command",
 } as const;
 

@@ -7,6 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { KEY_NAMES, KEYS, KeyName, KeySpec, PROJECT } from "../config/keys";
 import { loadConfig } from "../config/load";
 import { parseConfig, stackKind } from "../config/parse";
+import { credentialKeysOf } from "../config/parse-storage";
 import type { Settings } from "../config/settings";
 import { ForeignValue, isUnset, RawConfig } from "../config/raw";
 import { CommitReader, readCheckoutCommit } from "../lib/app-checkout";
@@ -186,11 +187,13 @@ export function readStackConfig(rootDir: string, stack: string, overrides: Reado
     const declaredSecrets = KEY_NAMES.filter((k) => (KEYS[k] as KeySpec).secret);
     const tailscaleCredentials: KeyName[] = ["tailscaleApiKey", "tailscaleOauthClientId", "tailscaleOauthClientSecret"];
     const hasTailscaleCredential = tailscaleCredentials.some((key) => !isUnset(key, values[key]));
+    // The R2 key pairs this kind of stack deploys with (npm run r2-credentials sets them, never the plan).
+    const r2Keys = new Set<string>(Object.values(credentialKeysOf(kind.kind)).flatMap((pair) => [pair.accessKeyId, pair.secretAccessKey]));
     for (const key of declaredSecrets) {
         // Set, even blank (a required key's blank value is the user's, for the parser to report).
         if (!isUnset(key, values[key])) continue;
         // The tailnet takes an API key or an OAuth client; stand in an API key when neither is set.
-        const wanted = (KEYS[key] as KeySpec).required || (key === "tailscaleApiKey" && !hasTailscaleCredential);
+        const wanted = (KEYS[key] as KeySpec).required || (key === "tailscaleApiKey" && !hasTailscaleCredential) || r2Keys.has(key);
         if (!wanted) continue;
         values[key] = `placeholder-${key}`;
         secretKeys.add(key);

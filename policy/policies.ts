@@ -104,6 +104,17 @@ export const policies: (ResourceValidationPolicy | StackValidationPolicy)[] = [
         }),
     },
     {
+        name: "no-api-tokens",
+        description:
+            "No stack creates a Cloudflare API token: a token that may create tokens can create ones for any of the account's resources. " +
+            "R2 key pairs are minted outside pulumi up (npm run r2-credentials) and come from the stack config.",
+        enforcementLevel: "mandatory",
+        validateResource: [
+            validateResourceOfType(cloudflare.AccountToken, (_token, _args, report) => report("an account API token is created by pulumi up; mint R2 key pairs with npm run r2-credentials instead")),
+            validateResourceOfType(cloudflare.ApiToken, (_token, _args, report) => report("a user API token is created by pulumi up; mint R2 key pairs with npm run r2-credentials instead")),
+        ],
+    },
+    {
         name: "no-database-url",
         description: "No DATABASE_URL in the deploy step or its Kamal set: it would override the primary database of every environment.",
         enforcementLevel: "mandatory",

@@ -4,7 +4,6 @@
 // property was computed from (policy.d.ts PolicyResource; server.js fills them from the engine).
 // During a preview some values are unknown and reading one throws: `known()` skips those instead,
 // so the policy still checks everything that is known.
-import * as cloudflare from "@pulumi/cloudflare";
 import * as hcloud from "@pulumi/hcloud";
 import { PolicyResource, StackValidationPolicy } from "@pulumi/policy";
 import * as tailscale from "@pulumi/tailscale";
@@ -93,9 +92,6 @@ function stackSecrets(resources: readonly PolicyResource[]): Map<string, string>
         } else if (r.isType(tailscale.TailnetKey)) {
             const key = known(() => r.props.key as unknown);
             if (key !== UNKNOWN) add(key, `the key of ${describe(r)}`);
-        } else if (r.isType(cloudflare.AccountToken)) {
-            const value = known(() => r.props.value as unknown);
-            if (value !== UNKNOWN) add(value, `the value of ${describe(r)}`);
         }
     }
     return secrets;

@@ -76,7 +76,7 @@ describe("delete-time clients stay out of the Pulumi program", () => {
                 process.stdout.write(JSON.stringify({ deleteSteps: r.resources.filter((x) => x.inputs.delete).length, modules: [...new Set(names)] }));
             });`;
         const out = JSON.parse(execFileSync("node", ["-r", "ts-node/register/transpile-only", "-e", script], { cwd: ROOT, encoding: "utf8" })) as { deleteSteps: number; modules: string[] };
-        assert.ok(out.deleteSteps >= 4, `the plan has the clean-ups (tailnet, tunnel, two emptiers): ${out.deleteSteps}`);
+        assert.ok(out.deleteSteps >= 3, `the plan has the clean-ups (tailnet, tunnel, the backups emptier): ${out.deleteSteps}`);
         assert.ok(out.modules.includes("@pulumi/pulumi"), "the probe sees what the program loads");
         for (const client of ["aws4", "fast-xml-parser", "cloudflare"]) assert.ok(!out.modules.includes(client), `${client} loaded at start-up`);
     });

@@ -1,8 +1,17 @@
 import * as assert from "assert";
+import { R2_CREDENTIAL_KEYS } from "../config/parse-storage";
 import { parseConfig, RawConfig } from "../config/parse";
 import { Settings } from "../config/settings";
 
-const SECRETS = ["hcloudToken", "cloudflareApiToken", "registryPassword", "railsMasterKey", "tailscaleApiKey"];
+/** The secrets a staging config carries (the review pool's R2 pairs too: review stacks copy them). */
+const SECRETS = [
+    "hcloudToken",
+    "cloudflareApiToken",
+    "registryPassword",
+    "railsMasterKey",
+    "tailscaleApiKey",
+    ...Object.values(R2_CREDENTIAL_KEYS).flatMap((purposes) => Object.values(purposes).flatMap((pair) => [pair.accessKeyId, pair.secretAccessKey])),
+];
 
 /** What a row adds to the raw config besides project values: other namespaces, stand-in values. */
 type Extra = Pick<RawConfig, "otherNamespaces" | "placeholders">;
@@ -51,18 +60,23 @@ describe("config: defaults derived from the stack", () => {
         assert.deepStrictEqual(review.hostnames, ["pr-7-shop-staging.example.com"]);
         assert.deepStrictEqual(
             [production.storage.backupsBucket, staging.storage.backupsBucket, review.storage.backupsBucket],
-            ["shop-production-backups", "shop-staging-backups", "shop-pr-7-backups"],
+            ["shop-production-backups", "shop-staging-backups", "shop-review-backups"],
         );
+        // Staging creates the review pool that review stacks use; production has none.
+        assert.deepStrictEqual(staging.storage.reviewPool, { backupsBucket: "shop-review-backups", attachmentsBucket: "shop-review-attachments", expiryDays: 14 });
+        assert.strictEqual(production.storage.reviewPool, undefined);
+        assert.strictEqual(review.storage.reviewPool, undefined);
         assert.deepStrictEqual([production.protect, staging.protect, review.protect], [true, false, false]);
         assert.strictEqual(review.prNumber, 7);
         assert.strictEqual(review.kind, "review");
     });
 
-    it("gives review stacks their own names even when staging sets them explicitly", () => {
-        const overrides = { hostnames: JSON.stringify(["staging.example.com", "api-staging.example.com"]), backupsBucket: "shop-stg-db" };
+    it("gives review stacks their own hostnames even when staging sets them explicitly, and the review pool, never staging's buckets", () => {
+        const overrides = { hostnames: JSON.stringify(["staging.example.com", "api-staging.example.com"]), backupsBucket: "shop-stg-db", reviewBackupsBucket: "shop-prs-db" };
         const review = settings("pr-42", overrides);
         assert.deepStrictEqual(review.hostnames, ["pr-42-staging.example.com", "pr-42-api-staging.example.com"]);
-        assert.strictEqual(review.storage.backupsBucket, "pr-42-shop-stg-db");
+        assert.strictEqual(review.storage.backupsBucket, "shop-prs-db");
+        assert.strictEqual(settings("staging", overrides).storage.backupsBucket, "shop-stg-db");
         assert.deepStrictEqual(settings("staging", overrides).hostnames, ["staging.example.com", "api-staging.example.com"]);
     });
 
@@ -595,12 +609,24 @@ const MISTAKES: Record<string, Mistake[]> = {
             ],
         },
         {
-            name: "a review bucket the pr-<n>- prefix pushed past 63 chars",
-            stack: "pr-123456",
-            overrides: { attachmentsBucket: "b".repeat(60) },
+            name: "a review stack without the review pool's key pairs (staging's config carries them)",
+            stack: "pr-7",
+            overrides: { reviewR2BackupsAccessKeyId: undefined, reviewR2BackupsSecretAccessKey: undefined },
             expected: [
-                `rails-stack:attachmentsBucket: "pr-123456-${"b".repeat(60)}" is 70 chars, over R2's 63, because review stack pr-123456 prefixes "pr-123456-" to staging's "${"b".repeat(60)}"; shorten it to at most 53 chars`,
+                "rails-stack:reviewR2BackupsAccessKeyId: is missing: the key pair for backups alone; review stacks use the review pool's key pairs, which staging's config carries: mint them with npm run r2-credentials -- --stack staging",
+                "rails-stack:reviewR2BackupsSecretAccessKey: is missing: the key pair for backups alone; review stacks use the review pool's key pairs, which staging's config carries: mint them with npm run r2-credentials -- --stack staging",
             ],
+        },
+        {
+            name: "production without Litestream's key pair",
+            stack: "production",
+            overrides: { r2BackupsAccessKeyId: undefined },
+            expected: ['rails-stack:r2BackupsAccessKeyId: is missing: the key pair for backups alone; mint it with npm run r2-credentials -- --stack production (docs/storage.md, "Credentials")'],
+        },
+        {
+            name: "one bucket named for two purposes",
+            overrides: { reviewBackupsBucket: "shop-staging-backups" },
+            expected: ['rails-stack:attachmentsBucket: "shop-staging-backups" names two buckets; each bucket has one purpose'],
         },
         {
             name: "a private key pasted into a plain value (never echoed)",

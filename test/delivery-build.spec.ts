@@ -7,13 +7,22 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { sharedCloudflareWarning } from "../config/credential-layout";
+import { R2_CREDENTIAL_KEYS } from "../config/parse-storage";
 import { parseConfig } from "../config/parse";
 import type { RawConfig } from "../config/raw";
 import { TYPE } from "../plan/resource-types";
 import { KAMAL_FILES } from "../renderers/kamal";
 import { kamalExecutable, OkPlan, plainInputs, planFor, resourcesOfType, ROOT } from "./support";
 
-const SECRETS = ["hcloudToken", "cloudflareApiToken", "registryPassword", "railsMasterKey", "tailscaleApiKey"];
+/** The secrets a staging config carries (the review pool's R2 pairs too: review stacks copy them). */
+const SECRETS = [
+    "hcloudToken",
+    "cloudflareApiToken",
+    "registryPassword",
+    "railsMasterKey",
+    "tailscaleApiKey",
+    ...Object.values(R2_CREDENTIAL_KEYS).flatMap((purposes) => Object.values(purposes).flatMap((pair) => [pair.accessKeyId, pair.secretAccessKey])),
+];
 /** A complete staging config in the raw form Pulumi hands the program. */
 const raw = (values: Record<string, string> = {}): RawConfig => ({
     values: {

@@ -38,7 +38,11 @@ describe("deploy component under mocks", () => {
         assert.deepStrictEqual(names, ["KAMAL_REGISTRY_PASSWORD", "RAILS_MASTER_KEY", "R2_ACCESS_KEY_ID", "R2_SECRET_ACCESS_KEY", "LITESTREAM_ACCESS_KEY_ID", "LITESTREAM_SECRET_ACCESS_KEY"]);
         assert.strictEqual(environment.KAMAL_REGISTRY_PASSWORD, "placeholder-registryPassword");
         assert.strictEqual(environment.RAILS_MASTER_KEY, "placeholder-railsMasterKey");
-        assert.ok(environment.R2_SECRET_ACCESS_KEY && environment.R2_SECRET_ACCESS_KEY === environment.LITESTREAM_SECRET_ACCESS_KEY);
+        // Two pairs: the app's reaches the attachments bucket alone, Litestream's the backups bucket alone.
+        assert.deepStrictEqual(
+            [environment.R2_ACCESS_KEY_ID, environment.R2_SECRET_ACCESS_KEY, environment.LITESTREAM_ACCESS_KEY_ID, environment.LITESTREAM_SECRET_ACCESS_KEY],
+            ["placeholder-r2AttachmentsAccessKeyId", "placeholder-r2AttachmentsSecretAccessKey", "placeholder-r2BackupsAccessKeyId", "placeholder-r2BackupsSecretAccessKey"],
+        );
         // The rendered files carry names, never values.
         const files = Object.entries(environment).filter(([k]) => k.startsWith("RAILS_STACK_FILE_")).map(([, v]) => v).join("\n");
         for (const name of names) assert.ok(!files.includes(environment[name]), `${name}'s value is in a rendered file`);
@@ -77,15 +81,17 @@ describe("deploy component under mocks", () => {
         assert.strictEqual(triggers(staging)[2], (staging.outputs.host as { serverId: string }).serverId);
     });
 
-    it("waits for exactly what the deploy needs: the server (powered on), its volume, the tunnel's routes, the buckets and their token", async () => {
-        for (const plan of [staging, await planFor("pr-7")]) {
+    it("waits for exactly what the deploy needs: the server (powered on), its volume, the tunnel's routes, the stack's own buckets (and production's lock)", async () => {
+        for (const plan of [staging, await planFor("production"), await planFor("pr-7")]) {
             const prefix = `shop-${plan.stack}`;
             const hostname = (plan.outputs.hostnames as string[])[0];
+            // A review stack's buckets are staging's review pool: nothing of its own to wait for.
+            const storage = plan.stack === "pr-7" ? [] : [`cloudflare:index/r2Bucket:R2Bucket::${prefix}-storage-attachments`, `cloudflare:index/r2Bucket:R2Bucket::${prefix}-storage-backups`];
+            const lock = plan.stack === "production" ? [`cloudflare:index/r2BucketLock:R2BucketLock::${prefix}-storage-backups-lock`] : [];
             assert.deepStrictEqual(plan.options.get(`${TYPE.command}::${prefix}-deploy-kamal`)!.dependsOn, [
-                `cloudflare:index/accountToken:AccountToken::${prefix}-storage-token`,
                 `cloudflare:index/dnsRecord:DnsRecord::${prefix}-edge-dns-${hostname}`,
-                `cloudflare:index/r2Bucket:R2Bucket::${prefix}-storage-attachments`,
-                `cloudflare:index/r2Bucket:R2Bucket::${prefix}-storage-backups`,
+                ...storage,
+                ...lock,
                 `cloudflare:index/zeroTrustTunnelCloudflaredConfig:ZeroTrustTunnelCloudflaredConfig::${prefix}-edge-tunnel-config`,
                 `command:local:Command::${prefix}-web-1-power-on`,
                 `hcloud:index/server:Server::${prefix}-web-1`,
@@ -98,7 +104,6 @@ describe("deploy component under mocks", () => {
         const review = await planFor("pr-7");
         assert.deepStrictEqual(review.options.get("hcloud:index/server:Server::shop-pr-7-web-1")!.dependsOn, [
             "command:local:Command::shop-pr-7-edge-tunnel-connections-cleanup",
-            "command:local:Command::shop-pr-7-storage-attachments-emptier",
             "command:local:Command::shop-pr-7-storage-backups-emptier",
             "command:local:Command::shop-pr-7-web-1-power-off",
         ]);

@@ -5,7 +5,7 @@
 import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
-import { DEFAULT_REPLICATION } from "../config/parse";
+import { DEFAULT_REPLICATION } from "../config/parse-storage";
 import { checkApp, formatProblem } from "../deploy/doctor";
 import { renderLitestream } from "../renderers/litestream";
 

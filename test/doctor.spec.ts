@@ -4,7 +4,7 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { DEFAULT_REPLICATION } from "../config/parse";
+import { DEFAULT_REPLICATION } from "../config/parse-storage";
 import { DatabaseName, Replication } from "../config/settings";
 import { main } from "../deploy/doctor-cli";
 import { AppFiles, checkApp, formatProblem } from "../deploy/doctor";

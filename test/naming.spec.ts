@@ -1,4 +1,5 @@
 import * as assert from "assert";
+import { R2_CREDENTIAL_KEYS } from "../config/parse-storage";
 import { parseConfig } from "../config/parse";
 import { hetznerLabels, hostName, stackPrefix } from "../lib/naming";
 import { PROJECT } from "../config/keys";
@@ -26,14 +27,18 @@ function storageNames(app: string, stack: string): string[] {
                 registryPassword: "x",
                 railsMasterKey: "x",
                 tailscaleApiKey: "x",
+                ...Object.fromEntries(R2_SECRET_KEYS.map((key) => [key, "x"])),
             },
-            secretKeys: new Set(["hcloudToken", "cloudflareApiToken", "registryPassword", "railsMasterKey", "tailscaleApiKey"]),
+            secretKeys: new Set(["hcloudToken", "cloudflareApiToken", "registryPassword", "railsMasterKey", "tailscaleApiKey", ...R2_SECRET_KEYS]),
         },
         stack,
     );
     if (!result.ok) throw new Error(result.errors.join("\n"));
     return [result.settings.storage.backupsBucket, result.settings.storage.attachmentsBucket, ...result.settings.hostnames];
 }
+
+/** Every R2 key pair a staging config carries (its own, and the review pool's that review stacks copy). */
+const R2_SECRET_KEYS = Object.values(R2_CREDENTIAL_KEYS).flatMap((purposes) => Object.values(purposes).flatMap((pair) => [pair.accessKeyId, pair.secretAccessKey]));
 
 describe("naming", () => {
     it("keeps every server (= Tailscale host) name a valid DNS label within 63 chars", () => {
@@ -45,15 +50,15 @@ describe("naming", () => {
         }
     });
 
-    it("never gives two stacks of one app the same physical name", () => {
+    it("never gives two stacks of one app the same physical name; review stacks share only the review pool, under their own prefix", () => {
         for (const app of APPS) {
             const owner = new Map<string, string>();
             for (const stack of STACKS) {
-                const names = [
-                    stackPrefix({ app, stack }),
-                    hostName({ app, stack }),
-                    ...storageNames(app, stack),
-                ];
+                const [backups, attachments, ...hostnames] = storageNames(app, stack);
+                const review = stack.startsWith("pr-");
+                // The pool is staging's; each review stack's replicas live under `<stack>/` in it (renderers/litestream.ts).
+                if (review) assert.deepStrictEqual([backups, attachments], [`${app}-review-backups`, `${app}-review-attachments`]);
+                const names = [stackPrefix({ app, stack }), hostName({ app, stack }), ...hostnames, ...(review ? [] : [backups, attachments])];
                 for (const name of names) {
                     assert.ok(!owner.has(name) || owner.get(name) === stack, `${name} used by ${owner.get(name)} and ${stack}`);
                     owner.set(name, stack);

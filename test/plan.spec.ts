@@ -34,7 +34,12 @@ describe("offline plan command", () => {
             const run = plan(["--stack", stack, "--out", out, "--set", "appVersion=v1"]);
             assert.strictEqual(run.status, 0, run.stderr);
             assert.match(run.stdout, new RegExp(`RAILS_ENV: ${railsEnv}\\n`));
-            assert.match(run.stdout, /placeholder secrets: cloudflareApiToken, hcloudToken, railsMasterKey, registryPassword, tailscaleApiKey/);
+            // The R2 pairs this kind deploys with stand in too: a review stack's are the review pool's.
+            const expected =
+                stack === "pr-7"
+                    ? "cloudflareApiToken, hcloudToken, railsMasterKey, registryPassword, reviewR2AttachmentsAccessKeyId, reviewR2AttachmentsSecretAccessKey, reviewR2BackupsAccessKeyId, reviewR2BackupsSecretAccessKey, tailscaleApiKey"
+                    : "cloudflareApiToken, hcloudToken, r2AttachmentsAccessKeyId, r2AttachmentsSecretAccessKey, r2BackupsAccessKeyId, r2BackupsSecretAccessKey, railsMasterKey, registryPassword, tailscaleApiKey";
+            assert.ok(run.stdout.includes(`placeholder secrets: ${expected}\n`), run.stdout);
             entries[stack] = JSON.parse(fs.readFileSync(path.join(out, "plan.json"), "utf8"));
             for (const entry of entries[stack]) assert.deepStrictEqual(Object.keys(entry).sort(), ["inputArtifacts", "inputDependencies", "inputs", "name", "parent", "type"]);
         });
@@ -106,7 +111,7 @@ describe("offline plan command", () => {
         const out = path.join(tmp, "one-off-secret");
         const run = plan(["--stack", "staging", "--out", out, "--set", "appVersion=v1", "--set", "hcloudToken=tok-one-off-9c2e"]);
         assert.strictEqual(run.status, 0, run.stderr);
-        assert.match(run.stdout, /placeholder secrets: cloudflareApiToken, railsMasterKey, registryPassword, tailscaleApiKey\n/);
+        assert.match(run.stdout, /placeholder secrets: cloudflareApiToken, r2AttachmentsAccessKeyId, r2AttachmentsSecretAccessKey, r2BackupsAccessKeyId, r2BackupsSecretAccessKey, railsMasterKey, registryPassword, tailscaleApiKey\n/);
         const written = JSON.parse(fs.readFileSync(path.join(out, "plan.json"), "utf8")) as Entry[];
         assert.deepStrictEqual(written.find((e) => e.type === "pulumi:providers:hcloud")?.inputs, { token: SECRET_MASK });
         for (const file of fs.readdirSync(out, { recursive: true, encoding: "utf8" }).filter((f) => fs.statSync(path.join(out, f)).isFile())) {
@@ -195,7 +200,17 @@ describe("stack config files", () => {
             assert.strictEqual(source.values.hcloudToken, "placeholder-hcloudToken");
             assert.ok(!("region" in source.values), "other namespaces are not project config");
             assert.deepStrictEqual(source.otherNamespaces, { "aws:region": { value: "eu-central-1", secret: false } }, "but kept for the parser to judge");
-            assert.deepStrictEqual(source.placeholders, ["cloudflareApiToken", "hcloudToken", "railsMasterKey", "registryPassword", "tailscaleApiKey"]);
+            assert.deepStrictEqual(source.placeholders, [
+                "cloudflareApiToken",
+                "hcloudToken",
+                "railsMasterKey",
+                "registryPassword",
+                "reviewR2AttachmentsAccessKeyId",
+                "reviewR2AttachmentsSecretAccessKey",
+                "reviewR2BackupsAccessKeyId",
+                "reviewR2BackupsSecretAccessKey",
+                "tailscaleApiKey",
+            ]);
             assert.deepStrictEqual([...source.secretKeys].sort(), source.placeholders);
         } finally {
             fs.rmSync(dir, { recursive: true, force: true });

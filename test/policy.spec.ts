@@ -54,6 +54,12 @@ describe("policy pack: each policy, passing and failing", () => {
             message: /^inbound icmp is open to 0\.0\.0\.0\/0, ::\/0/,
         },
         {
+            policy: "no-api-tokens",
+            passing: { type: TYPE.r2Bucket, stack: "staging", props: { name: "b" } },
+            failing: { type: "cloudflare:index/accountToken:AccountToken", props: { name: "shop-staging-r2", policies: [] } },
+            message: /^an account API token is created by pulumi up; mint R2 key pairs with npm run r2-credentials instead$/,
+        },
+        {
             policy: "arm64-servers-only",
             passing: { type: TYPE.server, props: { serverType: "cax21", firewallIds: [7] } },
             failing: { type: TYPE.server, props: { serverType: "cx22", firewallIds: [7] } },
@@ -270,9 +276,9 @@ describe("policy pack: the committed stacks pass every policy", () => {
             assert.ok(checked > 50);
             for (const p of stackPolicies) assert.deepStrictEqual(await stackViolations(p.name, resources), [], p.name);
             // The stack's own credentials are visible to the policy: one copied into the deploy's triggers is caught.
-            const token = resources.find((r) => r.type === TYPE.accountToken)!.props.value as string;
-            const leaky = resources.map((r) => (r.name.endsWith("-deploy-kamal") ? { ...r, props: { ...r.props, triggers: [...(r.props.triggers as string[]), token] } } : r));
-            assert.match((await stackViolations("command-lines-hold-no-secret", leaky)).join("\n"), /^shop-[\w-]+-deploy-kamal: triggers of Command shop-[\w-]+-deploy-kamal holds the value of AccountToken shop-[\w-]+-storage-token$/);
+            const key = resources.find((r) => r.type === TYPE.tailnetKey)!.props.key as string;
+            const leaky = resources.map((r) => (r.name.endsWith("-deploy-kamal") ? { ...r, props: { ...r.props, triggers: [...(r.props.triggers as string[]), key] } } : r));
+            assert.match((await stackViolations("command-lines-hold-no-secret", leaky)).join("\n"), /^shop-[\w-]+-deploy-kamal: triggers of Command shop-[\w-]+-deploy-kamal holds the key of TailnetKey shop-[\w-]+-web-1-tailnet-key$/);
             const server = resources.find((r) => r.type === TYPE.server)!;
             assert.deepStrictEqual(server.from?.firewallIds, [`${plan.stack === "pr-7" ? "shop-pr-7" : `shop-${stack}`}-hosts-firewall`], "the server's firewallIds come from the stack's firewall");
         });

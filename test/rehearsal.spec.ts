@@ -446,7 +446,8 @@ describe("deploy rehearsal: the real Kamal deploys the rendered stack onto a loc
             assert.ok((JSON.parse(r.inspect(web.id, "{{json .Config.Env}}")) as string[]).includes("RAILS_ENV=staging"));
             assert.ok(fs.existsSync(path.join(r.host.storage, "staging.sqlite3")));
             const bucket = path.join(r.host.s3, r.settings.storage.backupsBucket);
-            assert.strictEqual(r.settings.storage.backupsBucket, "shop-pr-7-backups");
+            // The review pool (staging's), under the review stack's own prefix.
+            assert.strictEqual(r.settings.storage.backupsBucket, "shop-review-backups");
             await r.waitFor("a snapshot under pr-7/primary", 30, () => filesUnder(bucket).some((f) => f.startsWith("pr-7/primary/generations/")));
             r.assertNoSecretIn(r.logs([run]));
         });

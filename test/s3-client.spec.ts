@@ -34,6 +34,16 @@ describe("storage: S3 client against the R2 stand-in", function () {
         assert.ok(s3.requests.includes("POST /backups?delete="), "one DeleteObjects");
     });
 
+    it("empties one review stack's share of a shared bucket: only keys and uploads under its prefix, the others' stay", async () => {
+        await s3.put("backups", "pr-7/primary/generations/a/wal/1.lz4", "x");
+        await s3.put("backups", "pr-70/primary/generations/b/wal/1.lz4", "y");
+        s3.uploads.set("u7", { bucket: "backups", key: "pr-7/primary/snap" }).set("u70", { bucket: "backups", key: "pr-70/primary/snap" });
+        assert.deepStrictEqual(await emptyBucket(access(), "pr-7/"), { deletedObjects: 1, abortedUploads: 1, bucketExisted: true });
+        const left = await s3.keys("backups");
+        assert.ok(!left.some((k) => k.startsWith("pr-7/")) && left.includes("pr-70/primary/generations/b/wal/1.lz4") && left.length === KEYS.length + 1, left.join("\n"));
+        assert.deepStrictEqual([...s3.uploads.keys()], ["u70"]);
+    });
+
     it("a bucket that is gone is nothing to empty; check() says which problem it is", async () => {
         assert.deepStrictEqual(await emptyBucket(access({ bucket: "gone" })), { deletedObjects: 0, abortedUploads: 0, bucketExisted: false });
         await assert.rejects(new S3Bucket(access({ bucket: "gone" })).check(), (err: Error) => err instanceof S3BucketMissing && /^bucket gone does not exist \(HEAD gone at http:\/\/127\.0\.0\.1:\d+: HTTP 404\)$/.test(err.message));

@@ -1,17 +1,14 @@
-// Storage (issue 5): R2 buckets, scoped credentials, the Litestream and Active Storage settings.
+// Storage: R2 buckets (own, the review pool, production's lock), the key pairs from config, the Litestream and Active Storage settings.
 import * as assert from "assert";
 import { execFileSync, spawnSync } from "child_process";
-import { createHash } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import * as pulumi from "@pulumi/pulumi";
 import * as YAML from "yaml";
-import { bucketResourceOptions, emptiesBucketsOnDelete, requiredTokenValue, Storage } from "../components/storage";
+import { backupsLockRules, bucketResourceOptions, emptiesBucketsOnDelete } from "../components/storage";
 import { r2Endpoint } from "../lib/naming";
 import { parseConfig } from "../config/parse";
 import type { Settings } from "../config/settings";
-import { recordingMocks, mockSecret } from "../plan/mocks";
 import { isSecretValue, stableJson, stackConfigFromFiles } from "../plan/run";
 import { databaseFiles, LITESTREAM_VERSION, litestreamConfig } from "../renderers/litestream";
 import { ROOT, OkPlan, planFor, plainInputs, resourceNamed, resourcesOfType } from "./support";
@@ -120,69 +117,70 @@ describe("storage: R2 resources", () => {
         for (const stack of ["staging", "production", "pr-7"]) plans[stack] = await planFor(stack);
     });
 
-    it("bucket names are per stack and never shared", () => {
+    it("production and staging have their own two buckets, staging also the review pool; review stacks create none", () => {
         const names = (stack: string) => resourcesOfType(plans[stack], TYPE.r2Bucket).map((b) => plainInputs(b).name as string).sort();
-        assert.deepStrictEqual(names("staging"), ["shop-staging-attachments", "shop-staging-backups"]);
+        assert.deepStrictEqual(names("staging"), ["shop-review-attachments", "shop-review-backups", "shop-staging-attachments", "shop-staging-backups"]);
         assert.deepStrictEqual(names("production"), ["shop-production-attachments", "shop-production-backups"]);
-        assert.deepStrictEqual(names("pr-7"), ["shop-pr-7-attachments", "shop-pr-7-backups"]);
-        assert.strictEqual(plans["pr-7"].outputs.backupsBucket, "shop-pr-7-backups");
+        assert.deepStrictEqual(names("pr-7"), []);
+        assert.strictEqual(plans["pr-7"].outputs.backupsBucket, "shop-review-backups");
+        assert.strictEqual(plans["pr-7"].outputs.attachmentsBucket, "shop-review-attachments");
+        // Each review stack replicates under its own prefix of the pool.
+        const replicas = (YAML.parse(plans["pr-7"].artifacts["storage/litestream.yml"]) as { dbs: { replicas: { bucket: string; path: string }[] }[] }).dbs.flatMap((d) => d.replicas);
+        assert.ok(replicas.every((r) => r.bucket === "shop-review-backups" && r.path.startsWith("pr-7/")), JSON.stringify(replicas));
     });
 
-    it("CORS (attachments only) allows exactly the app URLs", async () => {
+    it("CORS (attachments only) allows exactly the app URLs; the review pool, its hosts one label under the zone", async () => {
         for (const [plan, stack] of [[plans.production, "production"], [await planFor("staging", { hostnames: JSON.stringify(["shop.example.com", "www.example.com"]) }), "staging"]] as const) {
-            const cors = resourcesOfType(plan, TYPE.r2BucketCors);
-            assert.strictEqual(cors.length, 1);
-            const inputs = plainInputs(cors[0]) as { bucketName: string; rules: { allowed: { origins: string[]; methods: string[] }; exposeHeaders: string[] }[] };
-            assert.strictEqual(inputs.bucketName, `shop-${stack}-attachments`);
-            assert.deepStrictEqual(inputs.rules[0].allowed.origins, (plan.outputs.hostnames as string[]).map((h) => `https://${h}`));
-            assert.deepStrictEqual(inputs.rules[0].allowed.methods, ["GET", "HEAD", "PUT", "POST"]);
-            assert.deepStrictEqual(inputs.rules[0].exposeHeaders, ["ETag"]);
+            const cors = resourcesOfType(plan, TYPE.r2BucketCors).map((c) => plainInputs(c) as { bucketName: string; rules: { allowed: { origins: string[]; methods: string[] }; exposeHeaders: string[] }[] });
+            const own = cors.find((c) => c.bucketName === `shop-${stack}-attachments`)!;
+            assert.deepStrictEqual(own.rules[0].allowed.origins, (plan.outputs.hostnames as string[]).map((h) => `https://${h}`));
+            assert.deepStrictEqual(own.rules[0].allowed.methods, ["GET", "HEAD", "PUT", "POST"]);
+            assert.deepStrictEqual(own.rules[0].exposeHeaders, ["ETag"]);
+            assert.deepStrictEqual(cors.map((c) => c.bucketName).sort(), stack === "staging" ? ["shop-review-attachments", "shop-staging-attachments"] : ["shop-production-attachments"]);
+        }
+        const pool = resourcesOfType(plans.staging, TYPE.r2BucketCors).map((c) => plainInputs(c) as { bucketName: string; rules: { allowed: { origins: string[] } }[] }).find((c) => c.bucketName === "shop-review-attachments")!;
+        assert.deepStrictEqual(pool.rules[0].allowed.origins, ["https://*.example.com"]);
+    });
+
+    it("every bucket aborts incomplete multipart uploads; the review pool also expires what is left in it", () => {
+        const rules = resourcesOfType(plans.staging, TYPE.r2BucketLifecycle).map((l) => plainInputs(l) as { bucketName: string; rules: { id: string; abortMultipartUploadsTransition?: { condition: { maxAge: number } }; deleteObjectsTransition?: { condition: { maxAge: number } } }[] });
+        assert.deepStrictEqual(rules.map((r) => r.bucketName).sort(), ["shop-review-attachments", "shop-review-backups", "shop-staging-attachments", "shop-staging-backups"]);
+        for (const r of rules) assert.strictEqual(r.rules[0].abortMultipartUploadsTransition?.condition.maxAge, 86400);
+        for (const r of rules) {
+            const expiry = r.rules.find((rule) => rule.deleteObjectsTransition)?.deleteObjectsTransition?.condition.maxAge;
+            assert.strictEqual(expiry, r.bucketName.startsWith("shop-review-") ? 14 * 86400 : undefined, r.bucketName);
         }
     });
 
-    it("both buckets abort incomplete multipart uploads", () => {
-        const rules = resourcesOfType(plans.staging, TYPE.r2BucketLifecycle).map((l) => plainInputs(l) as { bucketName: string; rules: { abortMultipartUploadsTransition?: { condition: { maxAge: number } } }[] });
-        assert.deepStrictEqual(rules.map((r) => r.bucketName).sort(), ["shop-staging-attachments", "shop-staging-backups"]);
-        for (const r of rules) assert.strictEqual(r.rules[0].abortMultipartUploadsTransition?.condition.maxAge, 86400);
+    it("production's backups are locked per database for retention minus snapshot interval, which Litestream's own clean-up never reaches", () => {
+        const [lock] = resourcesOfType(plans.production, TYPE.r2BucketLock).map(plainInputs) as { bucketName: string; rules: { id: string; prefix: string; enabled: boolean; condition: { type: string; maxAgeSeconds: number } }[] }[];
+        assert.strictEqual(lock.bucketName, "shop-production-backups");
+        assert.deepStrictEqual(lock.rules, [
+            { id: "keep-primary-replicas", enabled: true, prefix: "production/primary/", condition: { type: "Age", maxAgeSeconds: (720 - 24) * 3600 } },
+            { id: "keep-queue-replicas", enabled: true, prefix: "production/queue/", condition: { type: "Age", maxAgeSeconds: (168 - 24) * 3600 } },
+        ]);
+        assert.strictEqual(plans.production.options.get(`${TYPE.r2BucketLock}::shop-production-storage-backups-lock`)?.protect, true);
+        assert.deepStrictEqual(resourcesOfType(plans.staging, TYPE.r2BucketLock), [], "staging's and the review pool's stay deletable");
+        assert.deepStrictEqual(backupsLockRules({ stack: "production", storage: settingsOf("production", { litestreamDatabases: JSON.stringify(["cache=60s/72h"]) }).storage }).map((r) => r.id), ["keep-primary-replicas", "keep-queue-replicas", "keep-cache-replicas"]);
     });
 
-    it("a jurisdiction reaches buckets, CORS, lifecycle, token resources and the endpoint", async () => {
+    it("a jurisdiction reaches buckets, CORS, lifecycle and the endpoint", async () => {
         const plan = await planFor("staging", { r2Jurisdiction: "eu" });
         for (const type of [TYPE.r2Bucket, TYPE.r2BucketCors, TYPE.r2BucketLifecycle]) for (const r of resourcesOfType(plan, type)) assert.strictEqual(plainInputs(r).jurisdiction, "eu", type);
         assert.strictEqual(plan.outputs.s3Endpoint, "https://0123456789abcdef0123456789abcdef.eu.r2.cloudflarestorage.com");
-        const policy = (plainInputs(resourcesOfType(plan, TYPE.accountToken)[0]).policies as { resources: string }[])[0];
-        assert.match(policy.resources, /_eu_shop-staging-backups"/);
         assert.strictEqual(r2Endpoint("acct", "fedramp"), "https://acct.fedramp.r2.cloudflarestorage.com");
     });
 
-    it("the token may read and write objects in this stack's two buckets and nothing else", () => {
-        for (const stack of ["staging", "production", "pr-7"]) {
-            const tokens = resourcesOfType(plans[stack], TYPE.accountToken);
-            assert.strictEqual(tokens.length, 1);
-            const inputs = plainInputs(tokens[0]) as { name: string; policies: { effect: string; permissionGroups: { id: string }[]; resources: string }[] };
-            assert.strictEqual(inputs.name, `shop-${stack}-r2`);
-            assert.strictEqual(inputs.policies.length, 1);
-            assert.strictEqual(inputs.policies[0].effect, "allow");
-            assert.deepStrictEqual(inputs.policies[0].permissionGroups.map((g) => g.id), ["6a018a9f2fc74eb6b293b0c548f38b39", "2efd5506f9c8494dacb1fa10a3e7d5b6"]);
-            const account = "0123456789abcdef0123456789abcdef";
-            assert.deepStrictEqual(JSON.parse(inputs.policies[0].resources), {
-                [`com.cloudflare.edge.r2.bucket.${account}_default_shop-${stack}-backups`]: "*",
-                [`com.cloudflare.edge.r2.bucket.${account}_default_shop-${stack}-attachments`]: "*",
-            });
+    it("no stack mints a credential: no API token resource, and each purpose's key pair comes from its own config keys", () => {
+        for (const plan of Object.values(plans)) {
+            assert.deepStrictEqual(plan.resources.filter((r) => /ApiToken|AccountToken/.test(r.type)), []);
+            const [command] = resourcesOfType(plan, TYPE.command).filter((c) => c.name.endsWith("-deploy-kamal"));
+            const env = plainInputs(command).environment as Record<string, string>;
+            // The app's pair is not Litestream's: the app cannot reach the backups.
+            assert.notStrictEqual(env.R2_ACCESS_KEY_ID, env.LITESTREAM_ACCESS_KEY_ID, plan.stack);
+            const keys = plan.stack.startsWith("pr-") ? ["reviewR2AttachmentsAccessKeyId", "reviewR2BackupsAccessKeyId"] : ["r2AttachmentsAccessKeyId", "r2BackupsAccessKeyId"];
+            assert.deepStrictEqual([env.R2_ACCESS_KEY_ID, env.LITESTREAM_ACCESS_KEY_ID], keys.map((k) => `placeholder-${k}`), plan.stack);
         }
-    });
-
-    it("the S3 secret is sha256(token value), the key id the token id; both secret", async () => {
-        const settings = settingsOf("production");
-        await pulumi.runtime.setMocks(recordingMocks([], []), "rails-stack", "production", false);
-        const storage = new Storage("t", { settings });
-        const value = <T>(o: pulumi.Output<T>) => new Promise<T>((resolve) => o.apply((v) => (resolve(v), v)));
-        const expected = createHash("sha256").update(mockSecret("api-token", "t-token")).digest("hex");
-        assert.strictEqual(await value(storage.credentials.secretAccessKey), expected);
-        assert.match(await value(storage.credentials.accessKeyId), /^[0-9a-f]{32}$/);
-        assert.strictEqual(await pulumi.isSecret(storage.credentials.secretAccessKey), true);
-        assert.strictEqual(await pulumi.isSecret(storage.credentials.accessKeyId), true);
-        assert.strictEqual(await pulumi.isSecret(storage.litestreamConfig), false);
     });
 
     it("production buckets are protected; staging and review buckets are not", () => {
@@ -191,36 +189,32 @@ describe("storage: R2 resources", () => {
         assert.deepStrictEqual(bucketResourceOptions(settingsOf("pr-7")), { protect: false });
     });
 
-    it("pr-7 empties both buckets at delete time with its own secret credentials; persistent stacks do not", () => {
+    it("pr-7 empties its own share of the review pool at delete time, with Litestream's secret pair; persistent stacks do not", () => {
         const emptiers = (stack: string) => resourcesOfType(plans[stack], TYPE.command).filter((c) => c.name.startsWith(`shop-${stack}-storage-`));
         assert.deepStrictEqual(emptiers("staging"), []);
         assert.deepStrictEqual(emptiers("production"), []);
-        assert.deepStrictEqual(emptiers("pr-7").map((c) => c.name).sort(), ["shop-pr-7-storage-attachments-emptier", "shop-pr-7-storage-backups-emptier"]);
+        assert.deepStrictEqual(emptiers("pr-7").map((c) => c.name), ["shop-pr-7-storage-backups-emptier"]);
         assert.strictEqual(emptiesBucketsOnDelete(settingsOf("production")), false);
-        const token = resourceNamed(plans["pr-7"], TYPE.accountToken, "shop-pr-7-storage-token");
-        const secret = createHash("sha256").update(mockSecret("api-token", token.name)).digest("hex");
-        for (const role of ["backups", "attachments"]) {
-            const emptier = resourceNamed(plans["pr-7"], TYPE.command, `shop-pr-7-storage-${role}-emptier`);
-            const inputs = plainInputs(emptier) as { create?: string; delete: string; environment: Record<string, string> };
-            assert.strictEqual(inputs.create, undefined);
-            assert.strictEqual(inputs.delete, "node launch.js components/scripts/r2-empty");
-            assert.ok(fs.existsSync(path.join(ROOT, "components", "scripts", "r2-empty.ts")));
-            assert.ok(isSecretValue(emptier.inputs.environment), "the emptier's environment is secret");
-            assert.deepStrictEqual(inputs.environment, {
-                R2_EMPTY_ENDPOINT: "https://0123456789abcdef0123456789abcdef.r2.cloudflarestorage.com",
-                R2_EMPTY_BUCKET: `shop-pr-7-${role}`,
-                R2_EMPTY_ACCESS_KEY_ID: plans["pr-7"].outputs.s3AccessKeyId,
-                R2_EMPTY_SECRET_ACCESS_KEY: secret,
-            });
-        }
+        const emptier = resourceNamed(plans["pr-7"], TYPE.command, "shop-pr-7-storage-backups-emptier");
+        const inputs = plainInputs(emptier) as { create?: string; delete: string; environment: Record<string, string> };
+        assert.strictEqual(inputs.create, undefined);
+        assert.strictEqual(inputs.delete, "node launch.js components/scripts/r2-empty");
+        assert.ok(fs.existsSync(path.join(ROOT, "components", "scripts", "r2-empty.ts")));
+        assert.ok(isSecretValue(emptier.inputs.environment), "the emptier's environment, with its pair, is secret");
+        assert.deepStrictEqual(inputs.environment, {
+            R2_EMPTY_ENDPOINT: "https://0123456789abcdef0123456789abcdef.r2.cloudflarestorage.com",
+            R2_EMPTY_BUCKET: "shop-review-backups",
+            R2_EMPTY_PREFIX: "pr-7/",
+            R2_EMPTY_ACCESS_KEY_ID: "placeholder-reviewR2BackupsAccessKeyId",
+            R2_EMPTY_SECRET_ACCESS_KEY: "placeholder-reviewR2BackupsSecretAccessKey",
+        });
     });
 
-    it("no key or token value appears in plan.json or any artifact", () => {
+    it("no key value appears in plan.json or any artifact", () => {
         for (const [stack, plan] of Object.entries(plans)) {
             const text = [stableJson(plan.entries), ...Object.values(plan.artifacts)].join("\n");
-            const tokenValue = mockSecret("api-token", `shop-${stack}-storage-token`);
-            for (const secret of [tokenValue, String(plan.outputs.s3AccessKeyId), String(plan.outputs.s3SecretAccessKey)]) {
-                assert.ok(secret.length >= 32 && !text.includes(secret), `${stack}: ${secret.slice(0, 6)}... leaked`);
+            for (const key of ["r2AttachmentsSecretAccessKey", "r2BackupsSecretAccessKey", "reviewR2AttachmentsSecretAccessKey", "reviewR2BackupsSecretAccessKey"]) {
+                assert.ok(!text.includes(`placeholder-${key}`), `${stack}: ${key} leaked`);
             }
         }
     });
@@ -240,16 +234,5 @@ describe("storage: R2 resources", () => {
             response_checksum_validation: "when_required",
         });
         assert.match(doc, /^# R2_BUCKET=shop-production-attachments$/m);
-    });
-});
-
-describe("storage: the scoped token's value", () => {
-    it("an empty value read back from the provider stops the update instead of deriving sha256('')", () => {
-        assert.throws(
-            () => requiredTokenValue("", "shop-staging-r2"),
-            /^Error: the Cloudflare API token shop-staging-r2 has an empty value in state, so its S3 secret cannot be derived \(terraform-provider-cloudflare#5273\); replace the token to mint a new value: pulumi up --replace <its URN>/,
-        );
-        assert.throws(() => requiredTokenValue(undefined, "shop-staging-r2"), /empty value/);
-        assert.strictEqual(requiredTokenValue("v", "shop-staging-r2"), "v");
     });
 });

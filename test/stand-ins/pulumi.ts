@@ -322,6 +322,28 @@ function run(argv: string[]): string {
         writeStackConfig(project, name, latest.config);
         return "";
     }
+    if (command === "config" && sub === "set") {
+        // pkg/cmd/pulumi/config/config.go configSetCmd.Run: the value from the command line, else
+        // from stdin when it is not a terminal (trailing newline removed unless --raw), else an error.
+        const flags = parseFlags(argv.slice(2), STACK_FLAGS, ["secret", "plaintext", "path", "raw"]);
+        requireLogin();
+        const project = readProject();
+        const name = one(flags, "stack");
+        if (!name) throw new CliError("no stack selected; please use `pulumi stack select`", 6);
+        requireStack(loadService(), name);
+        const [key, argValue, extra] = flags.args;
+        if (!key || extra !== undefined) throw new CliError("accepts between 1 and 2 arg(s)");
+        let value = argValue;
+        if (value === undefined) {
+            if (process.stdin.isTTY) throw new CliError("config value must be specified in non-interactive mode");
+            const read = fs.readFileSync(0, "utf8");
+            value = flags.bools.has("raw") ? read : read.replace(/\r?\n$/, "");
+        }
+        const fullKey = key.includes(":") ? key : `${project.name}:${key}`;
+        const stored = flags.bools.has("secret") ? { secure: `v1:${Buffer.from(value, "utf8").toString("base64")}` } : value;
+        writeStackConfig(project, name, { ...readStackConfig(project, name), [fullKey]: stored });
+        return "";
+    }
     if (command === "config" && (sub === "cp" || sub === "copy")) {
         const flags = parseFlags(argv.slice(2), [...STACK_FLAGS, "dest", "d"], ["path"]);
         requireLogin();
