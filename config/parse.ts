@@ -53,6 +53,10 @@ export const DEFAULT_REPLICATION: Readonly<Record<DatabaseName, Replication>> = 
     cable: { syncInterval: "60s", retention: "24h", snapshotInterval: DEFAULT_SNAPSHOT_INTERVAL },
 };
 
+/** A time of day, 00:00 to 23:59 (unattended-upgrades' Automatic-Reboot-Time, passed to shutdown -r). */
+const TIME_OF_DAY = /^([01]\d|2[0-3]):[0-5]\d$/;
+export const REBOOT_OFF = "off";
+
 const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const APP_NAME = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
 const RAILS_ENV = /^[a-z][a-z0-9_]*$/;
@@ -307,6 +311,19 @@ function withSnapshotInterval(
     return Object.fromEntries(DATABASE_NAMES.map((db) => [db, table[db] && { ...table[db], snapshotInterval: capped(table[db]) }])) as Record<DatabaseName, Replication | null>;
 }
 
+/**
+ * The host's reboot time after an update that needs one, or null for never. Review stacks are
+ * short-lived and copy staging's config: they never reboot on their own, whatever it says.
+ */
+function parseRebootWindow(read: Reader, problems: Problems, kind: StackKind | undefined): string | null | undefined {
+    const value = read.string("rebootWindow") ?? defaultOf("rebootWindow");
+    if (value !== REBOOT_OFF && !TIME_OF_DAY.test(value)) {
+        problems.add("rebootWindow", `${show(value)} is not allowed; allowed: a UTC time of day 'HH:MM' (00:00 to 23:59), or '${REBOOT_OFF}'`);
+        return undefined;
+    }
+    return kind === "review" || value === REBOOT_OFF ? null : value;
+}
+
 function parseBucket(
     read: Reader,
     problems: Problems,
@@ -384,6 +401,8 @@ export function parseConfig(raw: RawConfig, stackName: string): ParseResult {
     const publicIpv4 = read.boolean("publicIpv4") ?? defaultOf("publicIpv4");
     const tailscaleDirectUdp = read.boolean("tailscaleDirectUdp") ?? defaultOf("tailscaleDirectUdp");
     const protectSetting = read.autoBoolean("protect");
+    const rebootWindow = parseRebootWindow(read, problems, kind);
+
 
     const image = read.string("image");
     if (image !== undefined) {
@@ -479,6 +498,7 @@ export function parseConfig(raw: RawConfig, stackName: string): ParseResult {
             tailscaleDirectUdp,
             volumeSizeGb: volumeSize!,
         },
+        host: { rebootWindow: rebootWindow ?? null },
         registry: { server: registryServer, username: registryUsername!, image: image! },
         deploy: {
             appDir: appDir!,
