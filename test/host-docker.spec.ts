@@ -51,9 +51,10 @@ describe("the host's Docker, for real: kamal-proxy's certificates on the volume,
         assert.strictEqual(loaded.status, 0, loaded.output);
         proxy = loaded.probe!.proxy as ProxyCommands;
     });
+    // The second host runs on the first one's files: it stops first.
     after(async () => {
-        await first?.stop();
         await second?.stop();
+        await first?.stop();
     });
 
     /** A shell command line against the host's daemon, as Kamal's SSH session would run it there. */
