@@ -6,6 +6,7 @@ import * as YAML from "yaml";
 import { APP_UID, BOOTSTRAP_REPORT, DEPLOY_USER, STORAGE_HOST_PATH, TUNNEL_TOKEN_FILE } from "../lib/paths";
 import { PROJECT_ROOT, projectFile } from "../lib/project";
 import { shellEnv } from "../lib/shell-env";
+import { KAMAL_PROXY_IMAGE, KAMAL_PROXY_PINNED } from "../renderers/kamal";
 
 /**
  * Everything the host's user-data depends on. Nothing here changes after the server exists except
@@ -21,14 +22,76 @@ export interface HostBootFacts {
     readonly tailscaleDirectUdp: boolean;
     /** Single-use Tailscale auth key (secret). */
     readonly tailscaleAuthKey: string;
+    /** "HH:MM" UTC: when unattended-upgrades may reboot for an update that needs it; null: never. */
+    readonly rebootWindow: string | null;
 }
 
 /** Hetzner's user-data limit. */
 export const USER_DATA_MAX_BYTES = 32 * 1024;
 const BOOTSTRAP_PATH = "/usr/local/sbin/rails-host-bootstrap";
 const GROW_STORAGE_PATH = "/usr/local/sbin/rails-host-grow-storage";
+const PROXY_CONFIG_PATH = "/usr/local/sbin/rails-host-proxy-config";
 const TAILSCALE_KEY_PATH = "/etc/rails-host/tailscale-auth-key";
 const UNITS = "/etc/systemd/system";
+
+/**
+ * The named volume Kamal 2.12 mounts at kamal-proxy's configuration directory
+ * (lib/kamal/commands/proxy.rb: `--volume kamal-proxy-config:/home/kamal-proxy/.config/kamal-proxy`).
+ */
+export const PROXY_CONFIG_VOLUME = "kamal-proxy-config";
+/** Where that volume lives: on the storage volume, so kamal-proxy's certificates outlive the host. */
+export const PROXY_CONFIG_HOST_PATH = `${STORAGE_HOST_PATH}/kamal-proxy`;
+
+/**
+ * The vendor apt repositories the bootstrap adds, as unattended-upgrades matches them: each field
+ * against the repository's Release file (Origin, Label, Codename) and host (site), all required
+ * (unattended-upgrade `match_whitelist_string`). Tailscale's Release file: `Origin: Tailscale`,
+ * `Label: Tailscale`, `Codename: noble` (pkgs.tailscale.com/stable/ubuntu/dists/noble/Release, as
+ * quoted by public notes). cloudflared's: Origin and Label are the binary's name and Codename the
+ * dist, with no Suite line (cloudflare/cloudflared release_pkgs.py `create_distribution_conf`, dist `any`).
+ */
+export const VENDOR_APT_ORIGINS = [
+    { origin: "Tailscale", label: "Tailscale", codename: "noble", site: "pkgs.tailscale.com" },
+    { origin: "cloudflared", label: "cloudflared", codename: "any", site: "pkg.cloudflare.com" },
+] as const;
+
+/** One apt.conf(5) statement: a value, or a list of values (a scope). */
+type AptConfEntry = readonly [key: string, value: string | readonly string[]];
+
+/** apt.conf(5) text; values are double-quoted, so a '"' in one could not be expressed. */
+function aptConf(comment: string, entries: readonly AptConfEntry[]): string {
+    const quote = (value: string): string => {
+        if (/["\n]/.test(value)) throw new Error(`apt.conf value ${JSON.stringify(value)} contains '"' or a newline`);
+        return `"${value}"`;
+    };
+    const lines = entries.map(([key, value]) =>
+        typeof value === "string" ? `${key} ${quote(value)};` : [`${key} {`, ...value.map((v) => `        ${quote(v)};`), "};"].join("\n"),
+    );
+    return [`// ${comment}`, ...lines, ""].join("\n");
+}
+
+/**
+ * unattended-upgrades' additions to Ubuntu's own 50unattended-upgrades (apt.conf lists add up across
+ * files; a later file's scalar wins): the vendors' repositories, so Tailscale (the way in) and
+ * cloudflared (the way out) update like the rest; and the reboot an update may need, at the window.
+ * unattended-upgrades reboots only when an upgrade left /var/run/reboot-required, by
+ * `shutdown -r <Automatic-Reboot-Time>` (unattended-upgrade `reboot_if_requested_and_needed`).
+ */
+export function unattendedUpgradesConf(rebootWindow: string | null): string {
+    const reboot: AptConfEntry[] =
+        rebootWindow === null
+            ? [["Unattended-Upgrade::Automatic-Reboot", "false"]]
+            : [
+                  ["Unattended-Upgrade::Automatic-Reboot", "true"],
+                  ["Unattended-Upgrade::Automatic-Reboot-Time", rebootWindow],
+                  // A Tailscale SSH session left open must not hold back a kernel fix.
+                  ["Unattended-Upgrade::Automatic-Reboot-WithUsers", "true"],
+              ];
+    return aptConf("rails-stack: vendor repositories and the reboot window (docs/hosts.md, \"How a host stays patched\").", [
+        ["Unattended-Upgrade::Origins-Pattern", VENDOR_APT_ORIGINS.map((o) => `origin=${o.origin},label=${o.label},codename=${o.codename},site=${o.site}`)],
+        ...reboot,
+    ]);
+}
 
 /** Static files embedded into user-data (also what the shellcheck test checks). */
 export const STATIC_FILES_DIR = path.join(PROJECT_ROOT, "cloud-init", "files");
@@ -103,12 +166,17 @@ export function renderUserData(facts: HostBootFacts): string {
         DEPLOY_USER,
         TUNNEL_TOKEN_FILE,
         BOOTSTRAP_REPORT,
+        PROXY_CONFIG_VOLUME,
+        PROXY_CONFIG_DIR: PROXY_CONFIG_HOST_PATH,
+        KAMAL_PROXY_IMAGE,
+        KAMAL_PROXY_PINNED,
     };
     const files: WriteFile[] = [
         { path: "/etc/rails-host/host.env", content: shellEnv(env), permissions: "0644" },
         { path: TAILSCALE_KEY_PATH, content: `${facts.tailscaleAuthKey}\n`, permissions: "0600" },
         { path: BOOTSTRAP_PATH, content: staticFile("bootstrap.sh"), permissions: "0700" },
         { path: GROW_STORAGE_PATH, content: staticFile("grow-storage.sh"), permissions: "0700" },
+        { path: PROXY_CONFIG_PATH, content: staticFile("proxy-config.sh"), permissions: "0700" },
         {
             // Every apt run on the host (the bootstrap's, apt-daily's, unattended-upgrades') waits
             // for the dpkg lock instead of failing while another holds it.
@@ -127,6 +195,7 @@ export function renderUserData(facts: HostBootFacts): string {
             content: 'APT::Periodic::Update-Package-Lists "1";\nAPT::Periodic::Unattended-Upgrade "1";\n',
             permissions: "0644",
         },
+        { path: "/etc/apt/apt.conf.d/52rails-host-unattended-upgrades", content: unattendedUpgradesConf(facts.rebootWindow), permissions: "0644" },
         ...Object.entries(hostUnits()).map(([name, content]) => ({ path: `${UNITS}/${name}`, content, permissions: "0644" })),
         {
             // In place before the bootstrap installs docker.io, which it does after mounting the
@@ -139,6 +208,8 @@ export function renderUserData(facts: HostBootFacts): string {
     const config = {
         hostname: facts.hostname,
         preserve_hostname: false,
+        // The reboot window is UTC (shutdown -r reads the host's local time); Hetzner's image is UTC already.
+        timezone: "Etc/UTC",
         // Before anything else, on every boot: keep containers and non-root users away from the
         // metadata service, which serves this user-data (files/metadata-guard.sh).
         bootcmd: [staticFile("metadata-guard.sh")],

@@ -65,7 +65,7 @@ export function serverResourceOptions(settings: Pick<Settings, "protect">): pulu
  * change replaces a Hetzner server (image, location, SSH keys). The auth key is minted for exactly
  * this, so any replacement boots with a key nobody used.
  */
-export function bootFingerprint(settings: Pick<Settings, "app" | "stack" | "hetzner" | "tailscale">, hostname: string): string {
+export function bootFingerprint(settings: Pick<Settings, "app" | "stack" | "hetzner" | "tailscale" | "host">, hostname: string): string {
     const userData = renderUserData(bootFacts(settings, hostname, ""));
     return createHash("sha256")
         .update(JSON.stringify([userData, SERVER_IMAGE, settings.hetzner.location, unusableSshPublicKey(settings.app, settings.stack)]))
@@ -73,8 +73,8 @@ export function bootFingerprint(settings: Pick<Settings, "app" | "stack" | "hetz
         .slice(0, 8);
 }
 
-function bootFacts(settings: Pick<Settings, "hetzner" | "tailscale">, hostname: string, tailscaleAuthKey: string): HostBootFacts {
-    return { hostname, tailscaleTags: settings.tailscale.tags, tailscaleDirectUdp: settings.hetzner.tailscaleDirectUdp, tailscaleAuthKey };
+function bootFacts(settings: Pick<Settings, "hetzner" | "tailscale" | "host">, hostname: string, tailscaleAuthKey: string): HostBootFacts {
+    return { hostname, tailscaleTags: settings.tailscale.tags, tailscaleDirectUdp: settings.hetzner.tailscaleDirectUdp, tailscaleAuthKey, rebootWindow: settings.host.rebootWindow };
 }
 
 export interface HostsArgs {

@@ -69,6 +69,12 @@ export const KEYS = {
         default: true,
         description: "Open inbound UDP 41641 for direct Tailscale connections; off forces DERP relays. The only inbound opening.",
     },
+    rebootWindow: {
+        type: "string",
+        default: "04:00",
+        description:
+            "When the host may reboot after an update that needs it (a new kernel, libc): 'HH:MM' UTC, or 'off' (updates still install, the reboot is yours). Review stacks pr-<n> never reboot on their own. A change replaces the host (new user-data).",
+    },
     volumeSize: {
         type: "integer",
         default: 10,

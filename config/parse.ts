@@ -31,9 +31,12 @@ const RESERVED_RAILS_ENVS = ["development", "test"];
 const TLS_MODES: readonly TlsMode[] = ["acme", "tunnel"];
 const SOLID_QUEUE_MODES: readonly SolidQueueMode[] = ["puma", "container"];
 export const DEPLOY_BACKUPS = { min: 1, max: 100 } as const;
-/** The cost estimate's assumed R2 storage, GB. */
 /** Docker's tag grammar (distribution/reference): what Kamal tags the image with. */
 const IMAGE_TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+
+/** A time of day, 00:00 to 23:59 (unattended-upgrades' Automatic-Reboot-Time, passed to shutdown -r). */
+const TIME_OF_DAY = /^([01]\d|2[0-3]):[0-5]\d$/;
+export const REBOOT_OFF = "off";
 
 const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const APP_NAME = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
@@ -124,6 +127,15 @@ function parseHostnames(
     return hostnames;
 }
 
+function parseRebootWindow(read: Reader, problems: Problems, kind: StackKind | undefined): string | null | undefined {
+    const value = read.string("rebootWindow") ?? defaultOf("rebootWindow");
+    if (value !== REBOOT_OFF && !TIME_OF_DAY.test(value)) {
+        problems.add("rebootWindow", `${show(value)} is not allowed; allowed: a UTC time of day 'HH:MM' (00:00 to 23:59), or '${REBOOT_OFF}'`);
+        return undefined;
+    }
+    return kind === "review" || value === REBOOT_OFF ? null : value;
+}
+
 export function parseConfig(raw: RawConfig, stackName: string): ParseResult {
     const problems = new Problems();
     const read = new Reader(raw, problems, checkKeys(raw, problems));
@@ -173,6 +185,8 @@ export function parseConfig(raw: RawConfig, stackName: string): ParseResult {
     const publicIpv4 = read.boolean("publicIpv4") ?? defaultOf("publicIpv4");
     const tailscaleDirectUdp = read.boolean("tailscaleDirectUdp") ?? defaultOf("tailscaleDirectUdp");
     const protectSetting = read.autoBoolean("protect");
+    const rebootWindow = parseRebootWindow(read, problems, kind);
+
 
     const image = read.string("image");
     if (image !== undefined) {
@@ -264,6 +278,7 @@ export function parseConfig(raw: RawConfig, stackName: string): ParseResult {
             tailscaleDirectUdp,
             volumeSizeGb: volumeSize!,
         },
+        host: { rebootWindow: rebootWindow ?? null },
         registry: { server: registryServer, username: registryUsername!, image: image! },
         deploy: {
             appDir: appDir!,

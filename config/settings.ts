@@ -40,6 +40,10 @@ export interface Settings {
         readonly tailscaleDirectUdp: boolean;
         readonly volumeSizeGb: number;
     };
+    readonly host: {
+        /** "HH:MM" (UTC): when unattended-upgrades may reboot for an update that needs it; null: never on its own. */
+        readonly rebootWindow: string | null;
+    };
     readonly registry: {
         readonly server: string;
         readonly username: string;

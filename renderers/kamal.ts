@@ -26,6 +26,25 @@ export const ASSET_PATH = "/rails/public/assets";
 /** Solid Queue's supervisor in Rails 8 (`bin/jobs`), run by the `job` role in container mode. */
 export const JOBS_COMMAND = "bin/jobs";
 
+/**
+ * kamal-proxy as Kamal 2.12 boots it by default (lib/kamal/configuration/proxy/run.rb: MINIMUM_VERSION
+ * v0.9.2, image "<registry>/<repository>:<version>", repository basecamp/kamal-proxy). The set names the
+ * version, so a newer Kamal cannot move the host to an image nobody pinned (test/kamal.spec.ts checks
+ * it against the Kamal under test). The digest is that tag's multi-platform index (linux/amd64,
+ * linux/arm64) as public pins of it record it (code search: a Nix `dockerTools.pullImage` with
+ * finalImageTag v0.9.2, a Rust constant that re-reads it with the OCI index Accept header, a
+ * deployment note quoting "upstream index"); Docker Hub is out of this machine's reach.
+ */
+export const KAMAL_PROXY = {
+    repository: "basecamp/kamal-proxy",
+    version: "v0.9.2",
+    digest: "sha256:826a6f66c6ba26ac26197ac8755804403c9bb617b90cfac25c7972154c5328ab",
+} as const;
+/** The image Kamal runs: the tag, which the host gave to the image it pulled by digest. */
+export const KAMAL_PROXY_IMAGE = `${KAMAL_PROXY.repository}:${KAMAL_PROXY.version}`;
+/** What the host pulls (cloud-init/files/bootstrap.sh) before tagging it KAMAL_PROXY_IMAGE. */
+export const KAMAL_PROXY_PINNED = `${KAMAL_PROXY.repository}@${KAMAL_PROXY.digest}`;
+
 /** Secret env names of the app and of Kamal itself (values: stack secrets, never in a file). */
 export const KAMAL_SECRET_ENV = {
     registryPassword: "KAMAL_REGISTRY_PASSWORD",
@@ -199,7 +218,15 @@ function baseConfig(input: KamalInput): Record<string, unknown> {
             healthcheck: { path: HEALTHCHECK_PATH },
             // Requests arrive through cloudflared, which sets X-Forwarded-For/-Proto for Rails.
             forward_headers: true,
-            run: { bind_ips: [PROXY_BIND_IP] },
+            run: {
+                bind_ips: [PROXY_BIND_IP],
+                // Not the digest: every `kamal deploy` reads the running proxy's version back as the last
+                // ':' field of its image (commands/proxy.rb `version`, awk -F:) and compares it with
+                // Gem::Version (cli/proxy.rb boot, utils.rb older_version?), which refuses a digest. So the
+                // host pulls KAMAL_PROXY_PINNED and tags it, and Docker must never fetch the tag itself.
+                version: KAMAL_PROXY.version,
+                options: { pull: "never" },
+            },
         },
         aliases: {
             console: 'app exec --interactive --reuse "bin/rails console"',

@@ -7,8 +7,15 @@ import { STORAGE_CONTAINER_PATH } from "../lib/paths";
 
 /** The Litestream release this file format targets (v0.3: `replicas:` list, generations). */
 export const LITESTREAM_VERSION = "0.3.13";
-/** The accessory image that runs it; pinned to the same release. */
-export const LITESTREAM_IMAGE = `litestream/litestream:${LITESTREAM_VERSION}`;
+/**
+ * The accessory image that runs it: that release, by the digest of its multi-platform index (the
+ * release workflow pushes linux/amd64, arm64 and arm/v7), so a re-pushed tag cannot change what runs:
+ * Docker pulls and resolves `name:tag@digest` by the digest alone. The digest is the one public pins of
+ * this tag record (code search: Renovate-maintained `container_images` of randomcoww/homelab, and two
+ * other repositories' Dockerfile and compose notes, all `docker.io/litestream/litestream:0.3.13@sha256:027eda2a...`);
+ * Docker Hub itself is out of this machine's reach. docs/hosts.md, "Images by digest".
+ */
+export const LITESTREAM_IMAGE = `litestream/litestream:${LITESTREAM_VERSION}@sha256:027eda2a89a86015b9797d2129d4dd447e8953097b4190e1d5a30b73e76d8d58`;
 /**
  * Env vars Litestream 0.3 reads the S3 credentials from when the config has none (it copies them
  * to AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY at start-up). Names only: values never enter the file.

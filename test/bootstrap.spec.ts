@@ -1,6 +1,6 @@
 // The host's boot scripts (cloud-init/files/) run for real by bash against a stand-in root
 // (RAILS_HOST_ROOT), with recording stand-ins for every command that would change the machine:
-// apt-get, tailscale, systemctl, ufw, sshd, iptables, resize2fs and friends.
+// apt-get, tailscale, systemctl, ufw, sshd, iptables, resize2fs, docker and friends.
 import * as assert from "assert";
 import { spawnSync } from "child_process";
 import * as fs from "fs";
@@ -8,6 +8,7 @@ import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
 import { STATIC_FILES_DIR } from "../cloud-init/user-data";
+import { KAMAL_PROXY_IMAGE, KAMAL_PROXY_PINNED } from "../renderers/kamal";
 import { haveTool, planFor } from "./support";
 
 /**
@@ -44,7 +45,7 @@ esac
 exit 0
 `;
 
-const COMMANDS = ["apt-get", "curl", "gpg", "systemctl", "tailscale", "usermod", "ufw", "mountpoint", "chattr", "findmnt", "chown", "systemd-escape", "sshd", "iptables", "resize2fs", "sleep"];
+const COMMANDS = ["apt-get", "curl", "gpg", "systemctl", "tailscale", "usermod", "ufw", "mountpoint", "chattr", "findmnt", "chown", "systemd-escape", "sshd", "iptables", "resize2fs", "sleep", "docker"];
 
 describe("host boot scripts under recording stand-ins", function () {
     let tmp: string;
@@ -70,6 +71,10 @@ describe("host boot scripts under recording stand-ins", function () {
         fs.writeFileSync(path.join(root, "etc/rails-host/tailscale-auth-key"), "tskey-auth-TEST\n", { mode: 0o600 });
         fs.writeFileSync(path.join(root, "etc/fstab"), "LABEL=cloudimg-rootfs / ext4 defaults 0 1\n");
         for (const volume of volumes) fs.writeFileSync(path.join(root, "dev/disk/by-id", volume), "");
+        // The scripts the bootstrap runs, where cloud-init writes them.
+        fs.mkdirSync(path.join(root, "usr/local/sbin"), { recursive: true });
+        fs.copyFileSync(path.join(STATIC_FILES_DIR, "proxy-config.sh"), path.join(root, "usr/local/sbin/rails-host-proxy-config"));
+        fs.chmodSync(path.join(root, "usr/local/sbin/rails-host-proxy-config"), 0o700);
         return root;
     }
 
@@ -96,6 +101,8 @@ describe("host boot scripts under recording stand-ins", function () {
             "ok disable_openssh",
             "ok install_packages",
             "ok setup_docker",
+            "ok prepare_proxy_config",
+            "ok pin_proxy_image",
             "ok setup_ufw",
             "ok prepare_tunnel",
             "ok enable_storage_growth",
@@ -106,7 +113,7 @@ describe("host boot scripts under recording stand-ins", function () {
         for (const later of [/^chattr/, /^apt-get .* upgrade/, /docker/, /^ufw/, /ssh\.socket/]) assert.ok(index(calls, later) > joined, `${later} after joining`);
         assert.strictEqual(
             calls[joined],
-            `tailscale up --auth-key=file:${root}/etc/rails-host/tailscale-auth-key --hostname=shop-staging-web-1 --advertise-tags=tag:rails-staging --ssh`,
+            `tailscale up --auth-key=file:${root}/etc/rails-host/tailscale-auth-key --hostname=shop-staging-web-1 --advertise-tags=tag:rails-staging --ssh --accept-dns=false`,
         );
         assert.ok(!fs.existsSync(path.join(root, "etc/rails-host/tailscale-auth-key")), "the used key is shredded");
     });
@@ -149,11 +156,50 @@ describe("host boot scripts under recording stand-ins", function () {
         assert.ok(calls.includes("systemctl enable cloudflared-tunnel.service"));
     });
 
+    it("takes no DNS from the tailnet: the host keeps its own resolver", () => {
+        const { calls } = run("bootstrap.sh", host("dns"));
+        const up = calls.filter((c) => c.startsWith("tailscale up "));
+        assert.strictEqual(up.length, 1);
+        assert.match(up[0], / --accept-dns=false$/);
+    });
+
+    it("pulls kamal-proxy by its digest and gives it the tag Kamal runs, after Docker is up; a registry hiccup is retried", () => {
+        const root = host("proxy-image");
+        const { status, calls } = run("bootstrap.sh", root, { FAKE_FAIL: "^docker pull ", FAKE_FAIL_TIMES: "1" });
+        assert.strictEqual(status, 0);
+        const pulls = calls.filter((c) => c.startsWith("docker pull"));
+        assert.deepStrictEqual(pulls, Array(2).fill(`docker pull --quiet ${KAMAL_PROXY_PINNED}`));
+        const tag = index(calls, /^docker tag /);
+        assert.strictEqual(calls[tag], `docker tag ${KAMAL_PROXY_PINNED} ${KAMAL_PROXY_IMAGE}`);
+        assert.ok(tag > calls.lastIndexOf(pulls[1]) && index(calls, /^systemctl enable --now docker\.service$/) < index(calls, /^docker pull/));
+        assert.match(KAMAL_PROXY_PINNED, /^basecamp\/kamal-proxy@sha256:[0-9a-f]{64}$/);
+    });
+
+    it("puts kamal-proxy's configuration on the volume before Kamal boots it: a bind-backed named volume, the last host's routes gone, its certificates kept", () => {
+        const root = host("proxy-config");
+        const dir = path.join(root, "mnt/storage/kamal-proxy");
+        // What a replaced host left on the volume.
+        fs.mkdirSync(path.join(dir, "certs/0123abcd"), { recursive: true });
+        fs.writeFileSync(path.join(dir, "certs/0123abcd/shop-staging.example.com"), "certificate and key\n");
+        fs.writeFileSync(path.join(dir, "kamal-proxy.state"), '[{"name":"shop-web-staging"}]\n');
+        const { status, output, calls } = run("bootstrap.sh", root);
+        assert.strictEqual(status, 0, output);
+        assert.ok(!fs.existsSync(path.join(dir, "kamal-proxy.state")), "the old host's routes are gone");
+        assert.strictEqual(fs.readFileSync(path.join(dir, "certs/0123abcd/shop-staging.example.com"), "utf8"), "certificate and key\n");
+        const create = index(calls, /^docker volume create /);
+        assert.strictEqual(calls[create], "docker volume create --driver local --opt type=none --opt o=bind --opt device=/mnt/storage/kamal-proxy kamal-proxy-config");
+        assert.ok(create > index(calls, /^systemctl start mnt-storage\.mount$/) && create > index(calls, /^systemctl enable --now docker\.service$/));
+        // A first host: an empty directory, for Docker to fill from the image.
+        const fresh = host("proxy-config-fresh");
+        assert.strictEqual(run("bootstrap.sh", fresh).status, 0);
+        assert.deepStrictEqual(fs.readdirSync(path.join(fresh, "mnt/storage/kamal-proxy")), []);
+    });
+
     it("a failing step fails cloud-init but stops no unrelated step", () => {
         const root = host("packages-fail");
         const { status, output, calls } = run("bootstrap.sh", root, { FAKE_FAIL: "^apt-get .* install -y docker\\.io" });
         assert.strictEqual(status, 1);
-        assert.match(output, /failed: install_packages setup_docker setup_ufw prepare_tunnel enable_updates/);
+        assert.match(output, /failed: install_packages setup_docker prepare_proxy_config pin_proxy_image setup_ufw prepare_tunnel enable_updates/);
         assert.deepStrictEqual(report(root), [
             "ok install_tailscale",
             "ok join_tailnet",
@@ -161,6 +207,8 @@ describe("host boot scripts under recording stand-ins", function () {
             "ok disable_openssh",
             "failed install_packages (exit 1)",
             "skipped setup_docker (needs install_packages)",
+            "skipped prepare_proxy_config (needs setup_docker)",
+            "skipped pin_proxy_image (needs setup_docker)",
             "skipped setup_ufw (needs install_packages)",
             "skipped prepare_tunnel (needs install_packages)",
             "ok enable_storage_growth",

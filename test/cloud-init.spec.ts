@@ -7,7 +7,7 @@ import * as os from "os";
 import * as path from "path";
 import Ajv from "ajv-draft-04";
 import * as YAML from "yaml";
-import { HostBootFacts, hostUnits, renderUserData, STATIC_FILES_DIR, USER_DATA_MAX_BYTES } from "../cloud-init/user-data";
+import { HostBootFacts, hostUnits, renderUserData, STATIC_FILES_DIR, unattendedUpgradesConf, USER_DATA_MAX_BYTES, VENDOR_APT_ORIGINS } from "../cloud-init/user-data";
 import { haveTool, OkPlan, planFor, ROOT } from "./support";
 
 const SCHEMA_PATH = path.join(ROOT, "test", "validators", "cloud-init-schema-v1.json");
@@ -17,6 +17,7 @@ const facts: HostBootFacts = {
     tailscaleTags: ["tag:rails-host", "tag:web"],
     tailscaleDirectUdp: true,
     tailscaleAuthKey: "tskey-auth-TEST",
+    rebootWindow: "04:00",
 };
 
 type CloudConfig = {
@@ -62,7 +63,9 @@ describe("cloud-init user-data renderer", () => {
         assert.strictEqual(
             env,
             "HOST_NAME='shop-staging-web-1'\nTAILSCALE_TAGS='tag:rails-host,tag:web'\nTAILSCALE_DIRECT_UDP='true'\nSTORAGE_PATH='/mnt/storage'\n" +
-                "APP_UID='1000'\nDEPLOY_USER='deploy'\nTUNNEL_TOKEN_FILE='/home/deploy/.rails-host/tunnel-token'\nBOOTSTRAP_REPORT='/var/lib/rails-host/bootstrap.report'\n",
+                "APP_UID='1000'\nDEPLOY_USER='deploy'\nTUNNEL_TOKEN_FILE='/home/deploy/.rails-host/tunnel-token'\nBOOTSTRAP_REPORT='/var/lib/rails-host/bootstrap.report'\n" +
+                "PROXY_CONFIG_VOLUME='kamal-proxy-config'\nPROXY_CONFIG_DIR='/mnt/storage/kamal-proxy'\nKAMAL_PROXY_IMAGE='basecamp/kamal-proxy:v0.9.2'\n" +
+                "KAMAL_PROXY_PINNED='basecamp/kamal-proxy@sha256:826a6f66c6ba26ac26197ac8755804403c9bb617b90cfac25c7972154c5328ab'\n",
         );
     });
 
@@ -112,12 +115,35 @@ describe("cloud-init user-data renderer", () => {
         assert.ok(env.includes("TAILSCALE_DIRECT_UDP='false'"));
     });
 
+    it("lets unattended-upgrades take Tailscale's and cloudflared's updates, and reboot at the window, in UTC", () => {
+        const config = parse(renderUserData(facts));
+        assert.strictEqual(config.timezone, "Etc/UTC");
+        const conf = file(config, "/etc/apt/apt.conf.d/52rails-host-unattended-upgrades")!;
+        assert.strictEqual(conf.permissions, "0644");
+        assert.strictEqual(conf.content, unattendedUpgradesConf("04:00"));
+        assert.match(conf.content, /^Unattended-Upgrade::Origins-Pattern \{\n {8}"origin=Tailscale,label=Tailscale,codename=noble,site=pkgs\.tailscale\.com";\n {8}"origin=cloudflared,label=cloudflared,codename=any,site=pkg\.cloudflare\.com";\n\};$/m);
+        assert.match(conf.content, /^Unattended-Upgrade::Automatic-Reboot "true";\nUnattended-Upgrade::Automatic-Reboot-Time "04:00";\nUnattended-Upgrade::Automatic-Reboot-WithUsers "true";$/m);
+        const off = file(parse(renderUserData({ ...facts, rebootWindow: null })), "/etc/apt/apt.conf.d/52rails-host-unattended-upgrades")!.content;
+        assert.match(off, /^Unattended-Upgrade::Automatic-Reboot "false";$/m);
+        assert.doesNotMatch(off, /Automatic-Reboot-Time/);
+        assert.match(off, /origin=Tailscale/, "updates still install without the reboot");
+        assert.throws(() => unattendedUpgradesConf('04:00"; Evil "1'), /contains '"'/);
+    });
+
+    it("allows every apt repository the bootstrap adds, by its host and dist", () => {
+        const bootstrap = fs.readFileSync(path.join(STATIC_FILES_DIR, "bootstrap.sh"), "utf8");
+        const repositories = [...bootstrap.matchAll(/"deb \[[^\]]*\] https:\/\/([^/\s]+)\S* (\S+) main"/g)].map(([, site, dist]) => ({ site, dist }));
+        assert.deepStrictEqual(repositories, [{ site: "pkgs.tailscale.com", dist: "noble" }, { site: "pkg.cloudflare.com", dist: "any" }]);
+        assert.deepStrictEqual(repositories, VENDOR_APT_ORIGINS.map((o) => ({ site: o.site, dist: o.codename })));
+    });
+
     it("rejects a value that could break out of the env file", () => {
         assert.throws(() => renderUserData({ ...facts, tailscaleTags: ["tag:a'b"] }), /shell env file/);
     });
 
     it("stays under Hetzner's 32 KiB limit", () => {
-        assert.ok(Buffer.byteLength(renderUserData(facts)) < USER_DATA_MAX_BYTES / 2);
+        // Room to grow: a quarter of the limit left (about 20 KiB now).
+        assert.ok(Buffer.byteLength(renderUserData(facts)) < (USER_DATA_MAX_BYTES * 3) / 4);
         assert.throws(() => renderUserData({ ...facts, tailscaleTags: Array.from({ length: 3000 }, (_, i) => `tag:t${i}`) }), /over Hetzner's/);
     });
 });
@@ -166,7 +192,7 @@ describe("cloud-init validators (staging and production user-data)", function ()
         for (const [name, text] of Object.entries(rendered)) {
             const config = parse(text);
             const scripts = config.write_files.filter((f) => f.content.startsWith("#!"));
-            assert.deepStrictEqual(scripts.map((s) => s.path).sort(), ["/usr/local/sbin/rails-host-bootstrap", "/usr/local/sbin/rails-host-grow-storage"]);
+            assert.deepStrictEqual(scripts.map((s) => s.path).sort(), ["/usr/local/sbin/rails-host-bootstrap", "/usr/local/sbin/rails-host-grow-storage", "/usr/local/sbin/rails-host-proxy-config"]);
             for (const entry of scripts) {
                 const target = path.join(dir, "script.sh");
                 fs.writeFileSync(target, entry.content);
@@ -176,6 +202,37 @@ describe("cloud-init validators (staging and production user-data)", function ()
             fs.writeFileSync(path.join(dir, "bootcmd.sh"), config.bootcmd.join("\n"));
             execFileSync("shellcheck", ["--shell=sh", path.join(dir, "bootcmd.sh")], { stdio: ["ignore", "pipe", "pipe"] });
         }
+    });
+
+    it("Debian's unattended-upgrades, reading the file with apt's parser: the vendors' origins allowed, look-alikes not, a reboot at the window only", function () {
+        // Its own code (test/unattended-upgrades-probe.py); the Release fields are those the vendors publish (cloud-init/user-data.ts).
+        if (!haveTool("/usr/bin/python3", ["-c", "import apt_pkg"]) || !haveTool("/usr/bin/unattended-upgrade", ["--help"])) this.skip();
+        const tailscale = { origin: "Tailscale", label: "Tailscale", codename: "noble", site: "pkgs.tailscale.com" };
+        const cloudflared = { origin: "cloudflared", label: "cloudflared", codename: "any", site: "pkg.cloudflare.com" };
+        const origins = [
+            tailscale,
+            cloudflared,
+            { ...tailscale, site: "tailscale.example.com" },
+            { ...cloudflared, label: "cloudflared-beta" },
+            { ...tailscale, codename: "jammy" },
+            { origin: "Ubuntu", label: "Ubuntu", codename: "noble", archive: "noble-updates", site: "archive.ubuntu.com" },
+        ];
+        const probe = (conf: string): { patterns: string[]; allowed: boolean[]; reboot: string[][] } => {
+            const target = path.join(dir, "52rails-host-unattended-upgrades");
+            fs.writeFileSync(target, conf);
+            const run = spawnSync("/usr/bin/python3", [path.join(ROOT, "test", "unattended-upgrades-probe.py"), target, JSON.stringify(origins)], { encoding: "utf8" });
+            assert.strictEqual(run.status, 0, run.stderr);
+            return JSON.parse(run.stdout);
+        };
+        for (const [name, text] of Object.entries(rendered)) {
+            const conf = parse(text).write_files.find((f) => f.path === "/etc/apt/apt.conf.d/52rails-host-unattended-upgrades")!.content;
+            const result = probe(conf);
+            assert.strictEqual(result.patterns.length, 2, name);
+            assert.deepStrictEqual(result.allowed, [true, true, false, false, false, false], name);
+            assert.deepStrictEqual(result.reboot, [["/sbin/shutdown", "-r", "04:00"]], name);
+        }
+        assert.deepStrictEqual(probe(unattendedUpgradesConf(null)).reboot, [], "off: no reboot");
+        assert.deepStrictEqual(probe(unattendedUpgradesConf("23:59")).reboot, [["/sbin/shutdown", "-r", "23:59"]]);
     });
 
     it("embeds systemd units that systemd-analyze verify accepts", function () {

@@ -148,11 +148,27 @@ describe("hosts under mocks", () => {
         const description = (plan: OkPlan) => plainInputs(resourceNamed(plan, TYPE.tailnetKey, keyName)).description;
         assert.strictEqual(description(await planFor("staging")), description(staging));
         // What the server is created from: its user-data, and the inputs Hetzner cannot change in place.
-        const replacing: Record<string, string>[] = [{ tailscaleTags: JSON.stringify(["tag:other"]) }, { tailscaleDirectUdp: "false" }, { location: "nbg1" }];
+        const replacing: Record<string, string>[] = [{ tailscaleTags: JSON.stringify(["tag:other"]) }, { tailscaleDirectUdp: "false" }, { location: "nbg1" }, { rebootWindow: "02:30" }];
         for (const overrides of replacing) assert.notStrictEqual(description(await planFor("staging", overrides)), description(staging), JSON.stringify(overrides));
         // Not part of the boot: the token, the volume, the app and its routing reach the host later.
         const inPlace: Record<string, string>[] = [{ tlsMode: "tunnel" }, { volumeSize: "30" }, { appVersion: "v2" }, { hostnames: JSON.stringify(["other-staging.example.com"]) }, { webServerType: "cax21" }];
         for (const overrides of inPlace) assert.strictEqual(description(await planFor("staging", overrides)), description(staging), JSON.stringify(overrides));
+    });
+
+    it("reboots for an update that needs it at the window on production and staging, never on a review stack", async () => {
+        const conf = (plan: OkPlan): string => {
+            const userData = YAML.parse(plan.artifacts[`cloud-init/shop-${plan.stack}-web-1.yaml`]) as { write_files: { path: string; content: string }[] };
+            return userData.write_files.find((f) => f.path === "/etc/apt/apt.conf.d/52rails-host-unattended-upgrades")!.content;
+        };
+        for (const plan of [staging, production]) {
+            assert.match(conf(plan), /^Unattended-Upgrade::Automatic-Reboot "true";\nUnattended-Upgrade::Automatic-Reboot-Time "04:00";$/m, plan.stack);
+        }
+        assert.match(conf(review), /^Unattended-Upgrade::Automatic-Reboot "false";$/m);
+        // A review stack reads staging's file: staging's window does not reach it.
+        assert.match(conf(await planFor("pr-7", { rebootWindow: "02:30" })), /^Unattended-Upgrade::Automatic-Reboot "false";$/m);
+        assert.match(conf(await planFor("staging", { rebootWindow: "02:30" })), /^Unattended-Upgrade::Automatic-Reboot-Time "02:30";$/m);
+        assert.match(conf(await planFor("production", { rebootWindow: "off" })), /^Unattended-Upgrade::Automatic-Reboot "false";$/m);
+        for (const plan of [staging, production, review]) assert.match(conf(plan), /origin=Tailscale,.*\n.*origin=cloudflared,/, `${plan.stack} takes the vendors' updates`);
     });
 
     it("boots with nothing volatile: no tunnel token and no volume id in the user-data", () => {
@@ -229,6 +245,29 @@ describe("host policies (pure)", () => {
             [["in", "udp", "41641", ["0.0.0.0/0", "::/0"]]],
         );
         assert.deepStrictEqual(firewallRules(settingsFor("staging", { tailscaleDirectUdp: "false" })), []);
+    });
+});
+
+describe("rebootWindow (config)", () => {
+    it("is 04:00 UTC by default, any HH:MM or off; review stacks never reboot on their own", () => {
+        assert.strictEqual(settingsFor("production").host.rebootWindow, "04:00");
+        assert.strictEqual(settingsFor("staging").host.rebootWindow, "04:00");
+        assert.strictEqual(settingsFor("staging", { rebootWindow: "23:59" }).host.rebootWindow, "23:59");
+        assert.strictEqual(settingsFor("staging", { rebootWindow: "00:00" }).host.rebootWindow, "00:00");
+        assert.strictEqual(settingsFor("production", { rebootWindow: "off" }).host.rebootWindow, null);
+        assert.strictEqual(settingsFor("pr-7").host.rebootWindow, null);
+        assert.strictEqual(settingsFor("pr-7", { rebootWindow: "03:00" }).host.rebootWindow, null);
+    });
+
+    it("refuses anything else with one line naming the key, the value and what is allowed", () => {
+        for (const value of ["4:00", "24:00", "04:60", "04:00:00", "false", "never", " 04:00"]) {
+            const result = parseConfig(stackConfigFromFiles(ROOT, "staging", { rebootWindow: value }), "staging");
+            assert.ok(!result.ok, value);
+            assert.deepStrictEqual(result.errors, [`rails-stack:rebootWindow: ${JSON.stringify(value)} is not allowed; allowed: a UTC time of day 'HH:MM' (00:00 to 23:59), or 'off'`]);
+        }
+        // Refused on a review stack too: it is staging's file that is wrong.
+        const review = parseConfig(stackConfigFromFiles(ROOT, "pr-7", { rebootWindow: "4am" }), "pr-7");
+        assert.ok(!review.ok && review.errors.some((e) => e.startsWith("rails-stack:rebootWindow: ")));
     });
 });
 

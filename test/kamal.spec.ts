@@ -11,9 +11,11 @@ import { isSecretValue } from "../plan/run";
 import { parseConfig } from "../config/parse";
 import { activeStorageSettings } from "../renderers/active-storage";
 import { stackConfigFromFiles } from "../plan/run";
-import { KAMAL_FILES, kamalInput, LITESTREAM_ACCESSORY, renderKamalSet, THRUSTER_PORT } from "../renderers/kamal";
-import { databaseFiles } from "../renderers/litestream";
+import { PROXY_CONFIG_VOLUME } from "../cloud-init/user-data";
+import { KAMAL_FILES, KAMAL_PROXY, KAMAL_PROXY_IMAGE, kamalInput, LITESTREAM_ACCESSORY, renderKamalSet, THRUSTER_PORT } from "../renderers/kamal";
+import { databaseFiles, LITESTREAM_IMAGE } from "../renderers/litestream";
 import { ORIGIN_HTTP, ORIGIN_HTTPS } from "../renderers/tunnel";
+import { deployCommand, KamalConfigRun, kamalConfig as runKamalConfig, kamalSet } from "./kamal-config";
 import { kamalExecutable, OkPlan, plainInputs, planFor, resourcesOfType, ROOT } from "./support";
 import { TYPE } from "../plan/resource-types";
 
@@ -40,14 +42,6 @@ interface KamalConfig {
     accessories: Record<string, { host: string; volumes: string[]; env: { secret: string[] }; files: string[]; image: string }>;
 }
 
-/** The Kamal set of a plan, by path relative to the set's directory. */
-function kamalSet(plan: OkPlan): Record<string, string> {
-    return Object.fromEntries(
-        Object.entries(plan.artifacts)
-            .filter(([file]) => file.startsWith("kamal/"))
-            .map(([file, text]) => [file.slice("kamal/".length), text]),
-    );
-}
 
 /** deploy.yml merged with the destination file, as Kamal deep-merges them. */
 function mergedConfig(set: Record<string, string>, stack: string): KamalConfig {
@@ -63,10 +57,6 @@ function mergedConfig(set: Record<string, string>, stack: string): KamalConfig {
     return merge(parse(set[KAMAL_FILES.base]), parse(set[KAMAL_FILES.destination(stack)])) as KamalConfig;
 }
 
-function deployCommand(plan: OkPlan): { environment: Record<string, string>; raw: Record<string, unknown> } {
-    const [command] = resourcesOfType(plan, TYPE.command).filter((c) => c.name.endsWith("-deploy-kamal"));
-    return { environment: plainInputs(command).environment as Record<string, string>, raw: command.inputs };
-}
 
 describe("Kamal set: consistent with the rest of the stack", () => {
     const plans = new Map<string, OkPlan>();
@@ -182,30 +172,8 @@ describe("Kamal set: the real Kamal loads it", function () {
     });
     after(() => tmp && fs.rmSync(tmp, { recursive: true, force: true }));
 
-    /** Writes the set and runs `kamal config -c <dir>/deploy.yml -d <stack>` with the probe loaded. */
-    function kamalConfig(plan: OkPlan, set: Record<string, string>, name: string): { status: number | null; output: string; probe?: Record<string, unknown> } {
-        const dir = path.join(tmp, name);
-        for (const [file, text] of Object.entries(set)) {
-            fs.mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
-            fs.writeFileSync(path.join(dir, file), text);
-        }
-        const environment = deployCommand(plan).environment;
-        const secrets = Object.fromEntries(environment.RAILS_STACK_SECRET_NAMES.split(" ").map((n) => [n, environment[n]]));
-        const run = spawnSync(kamal!, ["config", "-c", path.join(dir, KAMAL_FILES.base), "-d", plan.stack, "--version", environment.RAILS_STACK_VERSION], {
-            cwd: tmp,
-            encoding: "utf8",
-            env: {
-                PATH: process.env.PATH,
-                HOME: tmp,
-                RAILS_STACK_KAMAL_DIR: dir,
-                RUBYOPT: `-r${path.join(ROOT, "test", "kamal-probe.rb")}`,
-                ...secrets,
-            },
-        });
-        const output = `${run.stdout}${run.stderr}`;
-        const line = output.split("\n").find((l) => l.startsWith("KAMAL-PROBE "));
-        return { status: run.status, output, probe: line ? JSON.parse(line.slice("KAMAL-PROBE ".length)) : undefined };
-    }
+    /** `kamal config` on the set, written under tmp/<name>, with the probe loaded. */
+    const kamalConfig = (plan: OkPlan, set: Record<string, string>, name: string): KamalConfigRun => runKamalConfig(kamal!, plan, set, path.join(tmp, name));
 
     for (const variant of VARIANTS) {
         it(`${label(variant)}: kamal config exits 0 and reports the stack's RAILS_ENV on every role`, async () => {
@@ -226,6 +194,30 @@ describe("Kamal set: the real Kamal loads it", function () {
             assert.strictEqual(probe.version, deployCommand(plan).environment.RAILS_STACK_VERSION);
         });
     }
+
+    it("images: Litestream's by tag and digest; kamal-proxy's by the tag this Kamal boots, never pulled, on the volume the host prepared", async () => {
+        const plan = await planFor("staging");
+        const { status, output, probe } = kamalConfig(plan, kamalSet(plan), "images");
+        assert.strictEqual(status, 0, output);
+        assert.match(LITESTREAM_IMAGE, /^litestream\/litestream:0\.3\.13@sha256:[0-9a-f]{64}$/);
+        assert.strictEqual((probe!.accessories as Record<string, { image: string }>)[LITESTREAM_ACCESSORY].image, LITESTREAM_IMAGE);
+        const proxy = probe!.proxy as { image: string; run: string; minimum_version: string };
+        assert.strictEqual(proxy.image, KAMAL_PROXY_IMAGE);
+        // The pin moves with Kamal: a Kamal with a newer minimum needs a new tag and digest here.
+        assert.strictEqual(KAMAL_PROXY.version, proxy.minimum_version);
+        assert.ok(proxy.run.includes(` --volume ${PROXY_CONFIG_VOLUME}:/home/kamal-proxy/.config/kamal-proxy `), proxy.run);
+        assert.ok(proxy.run.endsWith(` --pull "never" ${KAMAL_PROXY_IMAGE} kamal-proxy run`), proxy.run);
+    });
+
+    it("Kamal's loader accepts a digest in proxy.run.version: `kamal config` alone cannot tell it breaks the next deploy (test/host-docker.spec.ts)", async () => {
+        const plan = await planFor("staging");
+        const set = kamalSet(plan);
+        const pinned = { ...set, [KAMAL_FILES.base]: set[KAMAL_FILES.base].replace(`version: ${KAMAL_PROXY.version}\n`, `version: ${KAMAL_PROXY.version}@${KAMAL_PROXY.digest}\n`) };
+        assert.notStrictEqual(pinned[KAMAL_FILES.base], set[KAMAL_FILES.base]);
+        const { status, output, probe } = kamalConfig(plan, pinned, "proxy-digest");
+        assert.strictEqual(status, 0, output);
+        assert.strictEqual((probe!.proxy as { image: string }).image, `${KAMAL_PROXY_IMAGE}@${KAMAL_PROXY.digest}`);
+    });
 
     it("really validates: Kamal rejects a set with an unknown key, and one read without its destination", async () => {
         const plan = await planFor("staging");

@@ -16,7 +16,7 @@ readonly ROOT="${RAILS_HOST_ROOT:-}"
 # shellcheck source=/dev/null
 . "$ROOT/etc/rails-host/host.env"
 : "${HOST_NAME:?}" "${TAILSCALE_TAGS:?}" "${TAILSCALE_DIRECT_UDP:?}" "${STORAGE_PATH:?}" "${APP_UID:?}" "${DEPLOY_USER:?}"
-: "${TUNNEL_TOKEN_FILE:?}" "${BOOTSTRAP_REPORT:?}"
+: "${TUNNEL_TOKEN_FILE:?}" "${BOOTSTRAP_REPORT:?}" "${KAMAL_PROXY_IMAGE:?}" "${KAMAL_PROXY_PINNED:?}"
 
 readonly TAILSCALE_KEY_FILE="$ROOT/etc/rails-host/tailscale-auth-key"
 readonly KEYRINGS="$ROOT/etc/apt/keyrings"
@@ -29,19 +29,24 @@ export DEBIAN_FRONTEND=noninteractive
 
 log() { printf 'rails-host-bootstrap: %s\n' "$*" >&2; }
 
-# apt on first boot competes with apt-daily and unattended-upgrades for the dpkg lock: wait for it
-# (DPkg::Lock::Timeout, also set for every apt run in /etc/apt/apt.conf.d), and retry what fails
-# for another reason, such as a mirror that is briefly unreachable.
-apt_get() {
+# Runs a command up to 5 times, 10, 20, 30, 40 s apart: a mirror or registry may be briefly unreachable.
+retry() {
     local attempt
     for attempt in 1 2 3 4 5; do
-        if apt-get -q -o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confold "$@"; then return 0; fi
+        if "$@"; then return 0; fi
         [ "$attempt" -lt 5 ] || break
-        log "apt-get $* failed (attempt $attempt); retrying"
+        log "$* failed (attempt $attempt); retrying"
         sleep $((attempt * 10))
     done
-    log "apt-get $* failed 5 times"
+    log "$* failed 5 times"
     return 1
+}
+
+# apt on first boot competes with apt-daily and unattended-upgrades for the dpkg lock: wait for it
+# (DPkg::Lock::Timeout, also set for every apt run in /etc/apt/apt.conf.d), and retry what fails
+# for another reason.
+apt_get() {
+    retry apt-get -q -o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confold "$@"
 }
 
 # Installs an apt signing key fetched over HTTPS, keeping only the pinned primary keys it contains:
@@ -83,7 +88,10 @@ install_tailscale() {
 join_tailnet() {
     systemctl enable --now tailscaled.service
     # --ssh: port 22 on the tailnet addresses is Tailscale SSH (tailnet identity and policy).
-    tailscale up --auth-key="file:$TAILSCALE_KEY_FILE" --hostname="$HOST_NAME" --advertise-tags="$TAILSCALE_TAGS" --ssh
+    # --accept-dns=false: nothing here resolves tailnet names (the deployer dials in), and MagicDNS
+    # on the host can leave bridged containers, which must reach R2, with a nameserver they cannot
+    # use (tailscale/tailscale#12225, #12108). The host keeps its own resolver (docs/hosts.md).
+    tailscale up --auth-key="file:$TAILSCALE_KEY_FILE" --hostname="$HOST_NAME" --advertise-tags="$TAILSCALE_TAGS" --ssh --accept-dns=false
     # Single-use key: worthless now, but it has no business staying on disk.
     shred -u "$TAILSCALE_KEY_FILE"
 }
@@ -113,6 +121,19 @@ setup_docker() {
     # Picks up the drop-in that makes Docker wait for the storage mount.
     systemctl daemon-reload
     systemctl enable --now docker.service
+}
+
+# kamal-proxy's configuration, Let's Encrypt certificates included, on the storage volume, before
+# Kamal first boots the proxy (files/proxy-config.sh).
+prepare_proxy_config() {
+    "$ROOT/usr/local/sbin/rails-host-proxy-config"
+}
+
+# kamal-proxy by digest. Kamal names it by tag only (renderers/kamal.ts, KAMAL_PROXY), so the host
+# fetches the pinned image and gives it that tag; Kamal runs it with --pull never.
+pin_proxy_image() {
+    retry docker pull --quiet "$KAMAL_PROXY_PINNED"
+    docker tag "$KAMAL_PROXY_PINNED" "$KAMAL_PROXY_IMAGE"
 }
 
 # Same policy as the Hetzner firewall, as defense in depth: nothing inbound but the tailnet and,
@@ -229,6 +250,8 @@ step mount_storage
 step disable_openssh
 step install_packages
 step setup_docker install_packages
+step prepare_proxy_config setup_docker mount_storage
+step pin_proxy_image setup_docker
 step setup_ufw install_packages
 step prepare_tunnel install_packages
 step enable_storage_growth

@@ -33,9 +33,17 @@ ip link set lo up
 
 # The deployer's ssh-agent lives here too, so it ends with the rehearsal (host.ts adds the key).
 ssh-agent -D -a "$dir/agent.sock" >/dev/null &
-dockerd --data-root "$dir/docker" --exec-root "$dir/exec" --pidfile "$dir/dockerd.pid" \
-    -H unix:///run/docker.sock -H "unix://$dir/docker.sock" --storage-driver vfs \
-    --dns "$REHEARSAL_DNS" >"$dir/dockerd.log" 2>&1 &
+# dockerd starts again whenever it exits, unless held: host.ts stops it to record an image reference
+# only a registry could have told it (RehearsalHost.addDigestReference).
+(
+    while :; do
+        while [ -e "$dir/dockerd.hold" ]; do sleep 0.1; done
+        dockerd --data-root "$dir/docker" --exec-root "$dir/exec" --pidfile "$dir/dockerd.pid" \
+            -H unix:///run/docker.sock -H "unix://$dir/docker.sock" --storage-driver vfs \
+            --dns "$REHEARSAL_DNS" >>"$dir/dockerd.log" 2>&1 || true
+        sleep 0.2
+    done
+) &
 docker-registry serve "$dir/registry.yml" >"$dir/registry.log" 2>&1 &
 /usr/sbin/sshd -D -f "$dir/sshd_config" -E "$dir/sshd.log" &
 wait

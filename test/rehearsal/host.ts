@@ -34,6 +34,11 @@ export interface RehearsalHost {
     docker(args: readonly string[], input?: Buffer): string;
     /** The host's daemon, with the exit status instead of a throw. */
     dockerStatus(args: readonly string[]): { status: number | null; output: string };
+    /**
+     * Makes `reference` (`<name>[:<tag>]@sha256:<digest>`) name the local `image`, as a pull of that
+     * digest from a registry would have: a set that names an image by digest then runs on the stand-in.
+     */
+    addDigestReference(reference: string, image: string): void;
     /** Stops every process of the host, as a server that is shut down; its files stay (a volume another host can take over). */
     halt(): Promise<void>;
     /** Stops it and removes its files. */
@@ -88,6 +93,41 @@ const portOpen = (host: string, port: number): Promise<boolean> =>
             resolve(false);
         });
     });
+
+/** Like until(), blocking: for the few steps the image builders, which are synchronous, wait on. */
+function untilSync(what: string, seconds: number, check: () => boolean): void {
+    const deadline = Date.now() + seconds * 1000;
+    const pause = new Int32Array(new SharedArrayBuffer(4));
+    while (!check()) {
+        if (Date.now() > deadline) throw new Error(`rehearsal host: ${what} not ready after ${seconds}s`);
+        Atomics.wait(pause, 0, 0, 100);
+    }
+}
+
+/** The processes under `root`, itself included, from /proc. */
+function processTree(root: number): number[] {
+    const parents = new Map<number, number>();
+    for (const entry of fs.readdirSync("/proc").filter((e) => /^\d+$/.test(e))) {
+        try {
+            const stat = fs.readFileSync(`/proc/${entry}/stat`, "utf8");
+            // pid (comm) state ppid ...: comm may hold spaces and parentheses.
+            parents.set(Number(entry), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]));
+        } catch {
+            // Gone meanwhile.
+        }
+    }
+    const tree = [root];
+    for (let i = 0; i < tree.length; i++) for (const [pid, ppid] of parents) if (ppid === tree[i]) tree.push(pid);
+    return tree;
+}
+
+const executable = (pid: number): string | undefined => {
+    try {
+        return fs.readlinkSync(`/proc/${pid}/exe`);
+    } catch {
+        return undefined;
+    }
+};
 
 /** A /30 in 10.251.0.0/16 that no interface of this machine uses yet. */
 function freeSubnet(): number {
@@ -238,12 +278,42 @@ export async function startRehearsalHost(options: RehearsalOptions): Promise<Reh
             return { status: result.status, output: `${result.stdout}${result.stderr}` };
         };
         await until("dockerd", 60, () => fs.existsSync(socket) && dockerStatus(["version"]).status === 0);
+
+        // Docker learns a digest only from a registry, on pull or push: `docker tag` refuses a digest
+        // reference (moby api/server/router/image: "refusing to create a tag with a digest reference"),
+        // and `docker load` records tags only. So the reference goes into the daemon's own record of
+        // names (moby reference/store.go, <data-root>/image/<driver>/repositories.json), written while
+        // the daemon is stopped; host.sh starts it again. This stands in for the registry only: what
+        // Docker then does with `name:tag@digest` (resolve it by the digest alone) is Docker's own.
+        const addDigestReference = (reference: string, image: string): void => {
+            const match = /^([^@]+?)(?::[\w][\w.-]*)?@(sha256:[0-9a-f]{64})$/.exec(reference);
+            if (!match) throw new Error(`${reference}: not <name>[:<tag>]@sha256:<digest>`);
+            const [, name, digest] = match;
+            const id = docker(["image", "inspect", "--format", "{{.Id}}", image]).trim();
+            const hold = path.join(dir, "dockerd.hold");
+            fs.writeFileSync(hold, "");
+            try {
+                const dockerd = processTree(launcher!.pid!).find((pid) => executable(pid)?.endsWith("/dockerd"));
+                if (dockerd === undefined) throw new Error("rehearsal host: no dockerd running");
+                process.kill(dockerd, "SIGTERM");
+                untilSync("dockerd to stop", 60, () => !fs.existsSync(`/proc/${dockerd}`));
+                const file = path.join(dir, "docker", "image", "vfs", "repositories.json");
+                const store = JSON.parse(fs.readFileSync(file, "utf8")) as { Repositories: Record<string, Record<string, string>> };
+                store.Repositories[name] = { ...store.Repositories[name], [`${name}@${digest}`]: id };
+                fs.writeFileSync(file, JSON.stringify(store));
+            } finally {
+                fs.rmSync(hold, { force: true });
+            }
+            untilSync("dockerd", 60, () => dockerStatus(["version"]).status === 0);
+            const resolved = docker(["image", "inspect", "--format", "{{.Id}}", reference]).trim();
+            if (resolved !== id) throw new Error(`rehearsal host: ${reference} resolves to ${resolved}, not ${id}`);
+        };
         await until("sshd", 30, () => portOpen(address, sshPort));
         const agentSocket = path.join(dir, "agent.sock");
         await until("ssh-agent", 10, () => fs.existsSync(agentSocket));
         run("ssh-add", ["-q", key], { env: { ...process.env, SSH_AUTH_SOCK: agentSocket } });
         const hostKey = fs.readFileSync(path.join(dir, "ssh_host_ed25519_key.pub"), "utf8").trim().split(" ").slice(0, 2).join(" ");
-        return { address, outsideAddress: gateway, sshPort, dir, storage, s3, agentSocket, hostKey, docker, dockerStatus, halt, stop };
+        return { address, outsideAddress: gateway, sshPort, dir, storage, s3, agentSocket, hostKey, docker, dockerStatus, addDigestReference, halt, stop };
     } catch (err) {
         await stop();
         throw err;

@@ -3,17 +3,26 @@
 // the npm package the storage tests use) and a stand-in for kamal-proxy, the one image that cannot
 // be had here.
 import * as path from "path";
+import { KAMAL_PROXY_IMAGE } from "../../renderers/kamal";
 import { LITESTREAM_IMAGE } from "../../renderers/litestream";
 import { ROOT } from "../support";
 import { buildImage, busyboxFiles, programWithLibraries, RehearsalHost } from "./host";
 
-/** The kamal-proxy image Kamal 2.12 boots by default (Kamal::Configuration::Proxy::Run::MINIMUM_VERSION). */
-export const KAMAL_PROXY_IMAGE = "basecamp/kamal-proxy:v0.9.2";
+/**
+ * The user kamal-proxy's image runs as, as its Dockerfile makes it on ubuntu:noble (whose `ubuntu`
+ * user has uid 1000): `useradd kamal-proxy`, then the configuration directory owned by it
+ * (basecamp/kamal-proxy v0.9.2 Dockerfile). Not root, and not the app's uid.
+ */
+export const KAMAL_PROXY_UID = 1001;
+/** Its configuration directory: where Kamal mounts the kamal-proxy-config volume. */
+export const KAMAL_PROXY_CONFIG = "/home/kamal-proxy/.config/kamal-proxy";
 
 /**
  * kamal-proxy's stand-in: `run` idles; `deploy` performs the health check kamal-proxy performs
  * before it sends traffic to a new target (GET the health check path until 200, within the deploy
- * timeout) and fails the deploy like it when the target never becomes healthy; the rest succeed.
+ * timeout), fails the deploy like it when the target never becomes healthy, and saves its state in
+ * its configuration directory as kamal-proxy does (internal/server/router.go), so a directory it
+ * cannot write fails the deploy; the rest succeed.
  */
 const KAMAL_PROXY = `#!/bin/sh
 case "$1" in
@@ -37,6 +46,7 @@ deploy)
         fi
         sleep 1
     done
+    echo "[{\\"name\\":\\"$service\\",\\"target\\":\\"$target\\"}]" >${KAMAL_PROXY_CONFIG}/kamal-proxy.state || exit 1
     echo "Deployed $service to $target" ;;
 *) exit 0 ;;
 esac
@@ -59,19 +69,31 @@ if [ "$APP_HEALTHY" = yes ]; then echo ok >/tmp/www/up; fi
 exec httpd -f -p 80 -h /tmp/www
 `;
 
+/** Under the tag Kamal runs, and as the real image's user, who owns the configuration directory. */
 export function buildKamalProxy(host: RehearsalHost): void {
-    buildImage(host, KAMAL_PROXY_IMAGE, 'FROM scratch\nCOPY . /\nENV PATH=/usr/local/bin:/bin\nCMD ["kamal-proxy", "run"]\n', {
+    const id = KAMAL_PROXY_UID;
+    const dockerfile = `FROM scratch\nCOPY . /\nRUN chown -R ${id}:${id} /home/kamal-proxy\nENV PATH=/usr/local/bin:/bin\nUSER kamal-proxy:kamal-proxy\nCMD ["kamal-proxy", "run"]\n`;
+    buildImage(host, KAMAL_PROXY_IMAGE, dockerfile, {
         ...busyboxFiles(),
+        "etc/passwd": { content: `root:x:0:0:root:/root:/bin/sh\nkamal-proxy:x:${id}:${id}::/home/kamal-proxy:/bin/sh\n` },
+        "etc/group": { content: `root:x:0:\nkamal-proxy:x:${id}:\n` },
+        [KAMAL_PROXY_CONFIG.slice(1)]: { directory: true, mode: 0o755 },
         "usr/local/bin/kamal-proxy": { content: KAMAL_PROXY, mode: 0o755 },
     });
 }
 
-/** Litestream under the tag the accessory names, trusting the rehearsal's CA (the S3 stand-in). */
+/**
+ * Litestream under the reference the accessory names, tag and digest, trusting the rehearsal's CA
+ * (the S3 stand-in). The digest is the real image's: the host is told it names this build
+ * (RehearsalHost.addDigestReference), as no registry here could serve it.
+ */
 export function buildLitestream(host: RehearsalHost, caPem: string): void {
-    buildImage(host, LITESTREAM_IMAGE, 'FROM scratch\nCOPY . /\nENTRYPOINT ["/usr/local/bin/litestream"]\n', {
+    const tag = LITESTREAM_IMAGE.split("@")[0];
+    buildImage(host, tag, 'FROM scratch\nCOPY . /\nENTRYPOINT ["/usr/local/bin/litestream"]\n', {
         "usr/local/bin/litestream": { copy: path.join(ROOT, "node_modules", "@flydotio", "litestream-linux-x64", "litestream"), mode: 0o755 },
         "etc/ssl/certs/ca-certificates.crt": { content: caPem },
     });
+    host.addDigestReference(LITESTREAM_IMAGE, tag);
 }
 
 /** The app at `version`, pushed to the host's registry under `repository` (<registry>/<image>). */
