@@ -18,6 +18,8 @@ export const DEPLOY_COMMAND = "bash deploy/kamal-deploy.sh";
 export const HOST_WAIT_SECONDS = 1200;
 /** The tunnel token's variable: a secret of the deploy step itself, not of Kamal. */
 export const TUNNEL_TOKEN_ENV = "RAILS_STACK_TUNNEL_TOKEN";
+/** The push credential's variable (buildImage true): the step's own secret, for `kamal build push` only. */
+export const REGISTRY_PUSH_PASSWORD_ENV = "RAILS_STACK_REGISTRY_PUSH_PASSWORD";
 
 /** The host as the deploy step reaches it: its name (verified through Tailscale), Tailscale SSH on port 22. */
 export const deployTarget = (settings: Pick<Settings, "app" | "stack">): DeployTarget => ({ host: hostName(settings), sshPort: 22 });
@@ -45,6 +47,7 @@ export function deployEnvironment(
         RAILS_STACK_APP_DIR: settings.deploy.appDir,
         ...versionEnv(version),
         RAILS_STACK_BUILD: String(settings.deploy.buildImage),
+        RAILS_STACK_IMAGE_DIGEST: settings.deploy.appImageDigest ?? "",
         RAILS_STACK_HOST: target.host,
         RAILS_STACK_HOST_TAGS: settings.tailscale.tags.join(","),
         RAILS_STACK_WAIT_SECONDS: String(HOST_WAIT_SECONDS),
@@ -59,7 +62,7 @@ export function deployEnvironment(
 
 export interface DeployArgs {
     readonly settings: Settings;
-    readonly secrets: Pick<Secrets, "registryPassword" | "railsMasterKey">;
+    readonly secrets: Pick<Secrets, "registryPassword" | "registryPushPassword" | "railsMasterKey">;
     /** What to deploy (config/load.ts). */
     readonly appVersion: AppVersion;
     /** The tunnel's connector token (secret): the deploy step hands it to cloudflared on the host. */
@@ -102,6 +105,7 @@ export class Deploy extends pulumi.ComponentResource {
             ...deployEnvironment(settings, s, args.appVersion, target),
             ...Object.fromEntries(s.secretNames.map((secret) => [secret, pulumi.secret(secretValues[secret])])),
             [TUNNEL_TOKEN_ENV]: pulumi.secret(args.tunnelToken),
+            ...(args.secrets.registryPushPassword ? { [REGISTRY_PUSH_PASSWORD_ENV]: pulumi.secret(args.secrets.registryPushPassword) } : {}),
         }));
         const versionText = "version" in args.appVersion ? args.appVersion.version : `unresolved: ${args.appVersion.problem}`;
         new command.local.Command(

@@ -105,7 +105,15 @@ export const KEYS = {
         type: "string",
         secret: true,
         required: true,
-        description: "Container registry password or token (Kamal secret KAMAL_REGISTRY_PASSWORD).",
+        description:
+            "Registry token the hosts pull with (Kamal secret KAMAL_REGISTRY_PASSWORD): Kamal logs every host in with it, so give it read (pull) access only.",
+    },
+    registryPushPassword: {
+        type: "string",
+        default: "",
+        secret: true,
+        description:
+            "Registry token Kamal builds and pushes with, on the deployer only (kamal build push); hosts never get it. Required with buildImage: true, refused without it.",
     },
     railsMasterKey: {
         type: "string",
@@ -128,6 +136,12 @@ export const KEYS = {
         type: "boolean",
         default: true,
         description: "Kamal builds and pushes the arm64 image from appDir (Docker buildx on the deployer); false: the image <registryServer>/<image>:<appVersion> must already exist (e.g. pushed by CI) and is only pulled.",
+    },
+    appImageDigest: {
+        type: "string",
+        default: "",
+        description:
+            "The digest (sha256:<64 hex>) CI pushed under appVersion: the deploy refuses the tag once it names another image (checked in the registry before SSH, and on the host before anything boots). Required on production with buildImage: false; only with buildImage: false.",
     },
     buildCache: {
         type: "boolean",

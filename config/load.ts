@@ -11,7 +11,10 @@ import { Settings } from "./settings";
 export interface Secrets {
     readonly hcloudToken: pulumi.Output<string>;
     readonly cloudflareApiToken: pulumi.Output<string>;
+    /** The hosts' (pull) credential. */
     readonly registryPassword: pulumi.Output<string>;
+    /** The deployer's push credential: set with buildImage true only. */
+    readonly registryPushPassword?: pulumi.Output<string>;
     readonly railsMasterKey: pulumi.Output<string>;
     /** Set when the tailnet is reached with an API key. */
     readonly tailscaleApiKey?: pulumi.Output<string>;
@@ -80,6 +83,7 @@ export function loadConfig(readCommit: CommitReader = readCheckoutCommit): Stack
             hcloudToken: secret("hcloudToken"),
             cloudflareApiToken: secret("cloudflareApiToken"),
             registryPassword: secret("registryPassword"),
+            ...(result.settings.deploy.buildImage ? { registryPushPassword: secret("registryPushPassword") } : {}),
             railsMasterKey: secret("railsMasterKey"),
             r2: { attachments: pair(r2Keys.attachments), backups: pair(r2Keys.backups) },
             ...(auth === "apiKey"

@@ -46,6 +46,8 @@ const TAILSCALE_TAG = /^tag:[A-Za-z][A-Za-z0-9-]*$/;
 /** The host tag of each stack kind when tailscaleTags / reviewTailscaleTags are unset: one per environment. */
 export const DEFAULT_HOST_TAGS: Readonly<Record<StackKind, string>> = { production: "tag:rails-production", staging: "tag:rails-staging", review: "tag:rails-review" };
 const REGISTRY_USERNAME = /^[A-Za-z0-9_][A-Za-z0-9._@+-]{0,254}$/;
+/** An OCI content digest as registries and `docker buildx` print it (image-spec descriptor.md). */
+const IMAGE_DIGEST = /^sha256:[0-9a-f]{64}$/;
 const IMAGE_PATH = /^[a-z0-9]+([._-][a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/;
 const REVIEW_STACK = /^pr-(\d+)$/;
 const MAX_PR_NUMBER = 999_999;
@@ -220,6 +222,21 @@ export function parseConfig(raw: RawConfig, stackName: string): ParseResult {
         problems.add("appVersion", `${show(appVersion)} is not a valid image tag; allowed: letters, digits, '_', '.' and '-', not starting with '.' or '-', at most 128 chars`);
     }
     const buildImage = read.boolean("buildImage") ?? defaultOf("buildImage");
+    const appImageDigest = read.string("appImageDigest");
+    if (appImageDigest !== undefined && !IMAGE_DIGEST.test(appImageDigest)) {
+        problems.add("appImageDigest", `${show(appImageDigest)} is not an image digest; allowed: sha256: then 64 lowercase hex characters (docker buildx imagetools inspect <image>:<tag> prints it)`);
+    } else if (appImageDigest !== undefined && buildImage) {
+        problems.add("appImageDigest", "is set with buildImage: true, where Kamal builds the image itself; it pins an image CI pushed (buildImage: false)");
+    } else if (appImageDigest !== undefined && appVersion === undefined) {
+        problems.add("appVersion", "is missing: appImageDigest pins the image of one tag; set appVersion to that tag");
+    } else if (appImageDigest === undefined && kind === "production" && !buildImage) {
+        problems.add("appImageDigest", `is missing: production deploys a prebuilt image only by the digest that was reviewed, so a moved tag cannot reach it; set it to the digest staging's deploy of that version printed ("image: <image>:<tag> is sha256:<64 hex>")`);
+    }
+    if (buildImage && !read.has("registryPushPassword")) {
+        problems.add("registryPushPassword", "is missing: with buildImage: true Kamal pushes from the deployer with it, while the hosts get registryPassword, which should only pull; set it with: pulumi config set --secret registryPushPassword <token>");
+    } else if (!buildImage && read.has("registryPushPassword")) {
+        problems.add("registryPushPassword", "is set with buildImage: false, where nothing is pushed; remove it (pulumi config rm registryPushPassword)");
+    }
     const buildCache = read.boolean("buildCache") ?? defaultOf("buildCache");
     const solidQueue = read.oneOf("solidQueue", SOLID_QUEUE_MODES) ?? (read.has("solidQueue") ? undefined : defaultOf("solidQueue"));
     const deployBackups = read.has("deployBackups") ? read.integer("deployBackups", DEPLOY_BACKUPS) : defaultOf("deployBackups");
@@ -283,6 +300,7 @@ export function parseConfig(raw: RawConfig, stackName: string): ParseResult {
         deploy: {
             appDir: appDir!,
             ...(appVersion !== undefined ? { appVersion } : {}),
+            ...(appImageDigest !== undefined ? { appImageDigest } : {}),
             buildImage,
             buildCache,
             solidQueue: solidQueue!,

@@ -54,6 +54,8 @@ export interface Settings {
         readonly appDir: string;
         /** The configured image tag; undefined: the checkout's commit, resolved by config/load.ts. */
         readonly appVersion?: string;
+        /** The digest the prebuilt image of appVersion must have (buildImage false). */
+        readonly appImageDigest?: string;
         /** Kamal builds and pushes the image (true) or only pulls an existing one (false). */
         readonly buildImage: boolean;
         /** Kamal's registry build cache (builder.cache). */

@@ -1,7 +1,7 @@
 // `npm run doctor -- --stack <name> [--app-dir <dir>]`, and the deploy step's
 // `node launch.js deploy/doctor-cli --app-dir <dir> --rails-env <env> --litestream <file>`, to which the
 // step adds what it will run: `--kamal-config <set>/deploy.yml --version <v> --build <true|false>
-// --kamal <exe>`. Checks the app (deploy/doctor/) and prints every problem at once.
+// --kamal <exe> [--image-digest <sha256:...>]`. Checks the app (deploy/doctor/) and prints every problem at once.
 // Exit 0 ready, 1 problems, 2 unusable.
 import * as fs from "fs";
 import * as path from "path";
@@ -37,6 +37,7 @@ const FLAGS = {
     "--version": "version",
     "--build": "build",
     "--kamal": "kamal",
+    "--image-digest": "imageDigest",
 } as const;
 type Flag = keyof typeof FLAGS;
 type Values = Partial<Record<(typeof FLAGS)[Flag], string>>;
@@ -45,6 +46,8 @@ type Values = Partial<Record<(typeof FLAGS)[Flag], string>>;
 interface Deployment {
     readonly version: string;
     readonly build: boolean;
+    /** appImageDigest: the digest the tag must still name. */
+    readonly imageDigest?: string;
     readonly image: ImageRef & { readonly username: string; readonly service: string };
     /** The executable, and how messages name it. */
     readonly kamal: { readonly path: string; readonly shown: string };
@@ -61,15 +64,16 @@ function parseArgs(argv: readonly string[]): Values | string {
         if (value === undefined || value.startsWith("--")) return `${flag}: missing value`;
         values[FLAGS[flag as Flag]] = value;
     }
-    const { stack, appDir, railsEnv, litestream, kamalConfig, version, build, kamal } = values;
+    const { stack, appDir, railsEnv, litestream, kamalConfig, version, build, kamal, imageDigest } = values;
     const deployFlags = [kamalConfig, version, build, kamal];
     if (stack !== undefined) {
         if (railsEnv !== undefined || litestream !== undefined) return "--stack takes RAILS_ENV and Litestream from the stack: drop --rails-env and --litestream";
-        return deployFlags.every((v) => v === undefined) ? values : "--stack takes the version, the image and Kamal from the stack: drop --kamal-config, --version, --build and --kamal";
+        return [...deployFlags, imageDigest].every((v) => v === undefined) ? values : "--stack takes the version, the image and Kamal from the stack: drop --kamal-config, --version, --build, --kamal and --image-digest";
     }
     if (appDir === undefined || railsEnv === undefined || litestream === undefined) return "give --stack, or --app-dir, --rails-env and --litestream together";
     if (deployFlags.some((v) => v !== undefined) && deployFlags.some((v) => v === undefined)) return "give --kamal-config, --version, --build and --kamal together";
     if (build !== undefined && build !== "true" && build !== "false") return `--build: expected true or false, got ${JSON.stringify(build)}`;
+    if (imageDigest !== undefined && (build !== "false" || !/^sha256:[0-9a-f]{64}$/.test(imageDigest))) return `--image-digest: expected sha256:<64 hex> with --build false, got ${JSON.stringify(imageDigest)}`;
     return values;
 }
 
@@ -103,6 +107,7 @@ async function fromStack(stack: string, appDirFlag: string | undefined, io: Doct
     const deployment: Deployment = {
         version: version.version,
         build: settings.deploy.buildImage,
+        ...(settings.deploy.appImageDigest ? { imageDigest: settings.deploy.appImageDigest } : {}),
         image: { server: registry.server, repository: registry.image, tag: version.version, username: registry.username, service: settings.app },
         kamal: kamalOf(appDir),
     };
@@ -131,6 +136,7 @@ function fromFlags(values: Values, io: DoctorIo): Target {
         deployment: {
             version: values.version!,
             build: values.build === "true",
+            ...(values.imageDigest ? { imageDigest: values.imageDigest } : {}),
             image: { server: kamal.registry.server, repository: kamal.image, tag: values.version!, username: kamal.registry.username, service: kamal.service },
             kamal: kamalOf(appDir, values.kamal),
         },
@@ -154,14 +160,15 @@ async function inspect(appDir: string, deployment: Deployment, io: DoctorIo): Pr
         return 2;
     }
     const password = process.env[KAMAL_SECRET_ENV.registryPassword];
-    const answer = await readImage(deployment.image, { username: deployment.image.username, password }, loopback(deployment.image.server) ? "http:" : undefined);
+    const answer = await readImage(deployment.image, { username: deployment.image.username, password }, loopback(deployment.image.server) ? "http:" : undefined, deployment.imageDigest);
     const name = imageName(deployment.image);
     if ("problem" in answer) {
         // Without a password a private image cannot be read here; the deploy step has one.
         if (password === undefined && /refused/.test(answer.problem)) io.stderr(`doctor: ${name} not read (set ${KAMAL_SECRET_ENV.registryPassword} to read a private image); checked the Dockerfile at ${deployment.version}\n`);
         else problems.push({ file: name, message: answer.problem });
     } else if ("unreachable" in answer) {
-        io.stderr(`doctor: ${name} could not be read from the registry (${answer.unreachable}); checked the Dockerfile at ${deployment.version}\n`);
+        const pin = deployment.imageDigest ? `; its digest is checked on the host before anything boots (the pre-deploy hook)` : "";
+        io.stderr(`doctor: ${name} could not be read from the registry (${answer.unreachable}); checked the Dockerfile at ${deployment.version}${pin}\n`);
     }
     return { files: atCommit(appDir, commit.commit), image: "image" in answer ? answer.image : undefined, problems };
 }

@@ -3,8 +3,8 @@
 # the stack's rendered Kamal set into a per-stack directory outside the app's checkout, checks the
 # app (deploy/doctor.ts), finds the host the way Tailscale knows it (name, tags, SSH host keys:
 # deploy/host-identity.ts), waits until it answers over SSH and cloud-init has finished, restores
-# any replicated database its volume lacks, runs `kamal setup` from the app's checkout, and reboots
-# an accessory whose settings changed.
+# any replicated database its volume lacks, runs `kamal setup` from the app's checkout, reboots
+# an accessory whose settings changed, and logs the host out of the registry.
 #
 # Everything arrives in the environment (set by the Command from the stack config):
 #   RAILS_STACK_STACK, RAILS_STACK_SERVICE, RAILS_STACK_RAILS_ENV  destination, Kamal service, RAILS_ENV
@@ -12,6 +12,9 @@
 #   RAILS_STACK_VERSION        the image tag; empty when it could not be resolved, then
 #   RAILS_STACK_VERSION_PROBLEM  says why
 #   RAILS_STACK_BUILD          true: Kamal builds and pushes; false: it only pulls
+#   RAILS_STACK_IMAGE_DIGEST   the digest the pulled image must have (appImageDigest), or empty
+#   RAILS_STACK_REGISTRY_PUSH_PASSWORD  (secret, with RAILS_STACK_BUILD=true) the push credential;
+#                              KAMAL_REGISTRY_PASSWORD, which Kamal logs the hosts in with, only pulls
 #   RAILS_STACK_HOST           the host's name (its SSH user and port are in the set's ssh_config)
 #   RAILS_STACK_HOST_TAGS      the tailnet tags the host must carry (comma-separated)
 #   RAILS_STACK_WAIT_SECONDS   how long the host may take to join, answer and finish cloud-init
@@ -55,19 +58,19 @@ sha256() {
 app_dir="$(cd "$RAILS_STACK_APP_DIR" && pwd)"
 version="${RAILS_STACK_VERSION:-}"
 [ -n "$version" ] || fail "${RAILS_STACK_VERSION_PROBLEM:-no app version}"
-push_flags=()
 if [ "$RAILS_STACK_BUILD" = true ]; then
     # Kamal builds the checkout's HEAD and tags it with $version: they must be the same commit.
     head="$(git -C "$app_dir" rev-parse HEAD 2>/dev/null)" || fail "$app_dir is not a git checkout; Kamal builds from git (or set buildImage: false)"
     wanted="$(git -C "$app_dir" rev-parse --verify --quiet "$version^{commit}" 2>/dev/null)" || wanted=""
     [ "$wanted" = "$head" ] ||
         fail "appVersion $version is not the commit checked out in $app_dir (HEAD is $head): check it out, or unset appVersion to deploy HEAD"
-else
-    push_flags=(--skip-push)
+    [ -n "${RAILS_STACK_REGISTRY_PUSH_PASSWORD:-}" ] || fail "RAILS_STACK_REGISTRY_PUSH_PASSWORD is not set: with buildImage true the step pushes with registryPushPassword"
 fi
 kamal="${RAILS_STACK_KAMAL:-$app_dir/bin/kamal}"
 [ -x "$kamal" ] || fail "Kamal not found at $kamal: add it to the app (bundle binstubs kamal) or set RAILS_STACK_KAMAL to its executable"
-for name in ${RAILS_STACK_SECRET_NAMES:-} RAILS_STACK_TUNNEL_TOKEN; do
+step_secrets=(RAILS_STACK_TUNNEL_TOKEN)
+[ "$RAILS_STACK_BUILD" != true ] || step_secrets+=(RAILS_STACK_REGISTRY_PUSH_PASSWORD)
+for name in ${RAILS_STACK_SECRET_NAMES:-} "${step_secrets[@]}"; do
     [ -n "${!name:-}" ] || fail "secret $name is empty in the deploy step's environment"
     # Kamal reads its secrets file with dotenv, which (3.1.8 and older) runs a $(...) it finds in a
     # substituted value; a newline would cut the value short. Refused before anything leaves.
@@ -99,9 +102,40 @@ rm -rf "$dir"
 mv "$dir.new" "$dir"
 log "wrote the Kamal set of $stack to $dir"
 
+# Kamal's whole output goes to its log; its headlines (unindented lines) to stderr, live.
+kamal_run() {
+    local status
+    set +e
+    (cd "$app_dir" && RAILS_STACK_KAMAL_DIR="$dir" "$kamal" "$@" -c "$dir/deploy.yml" -d "$stack") 2>&1 |
+        tee -a "$dir/kamal.log" | { grep --line-buffered -v '^[[:space:]]' || true; } >&2
+    status=${PIPESTATUS[0]}
+    set -e
+    return "$status"
+}
+
 # --- The app itself: every problem at once, before anything changes ------------------------------
-node "$project/launch.js" deploy/doctor-cli --app-dir "$app_dir" --rails-env "$RAILS_STACK_RAILS_ENV" --litestream "$dir/litestream.yml" --kamal-config "$dir/deploy.yml" --version "$version" --build "$RAILS_STACK_BUILD" --kamal "$kamal" >&2 ||
+# With a pinned digest the doctor also refuses a tag the registry now serves as another image.
+digest_flags=()
+[ -z "${RAILS_STACK_IMAGE_DIGEST:-}" ] || digest_flags=(--image-digest "$RAILS_STACK_IMAGE_DIGEST")
+node "$project/launch.js" deploy/doctor-cli --app-dir "$app_dir" --rails-env "$RAILS_STACK_RAILS_ENV" --litestream "$dir/litestream.yml" --kamal-config "$dir/deploy.yml" --version "$version" --build "$RAILS_STACK_BUILD" --kamal "$kamal" ${digest_flags[@]+"${digest_flags[@]}"} >&2 ||
     fail "the app in $app_dir is not ready for RAILS_ENV=$RAILS_STACK_RAILS_ENV (problems above; npm run doctor -- --stack $stack)"
+
+# Built and pushed here, before the host is waited for, with the push credential, which only this
+# machine holds: Kamal logs in with the one password it is given, here and on the hosts
+# (lib/kamal/cli/build.rb). The hosts get KAMAL_REGISTRY_PASSWORD, the pull credential, when
+# `kamal setup --skip-push` pulls.
+build_seconds=0
+if [ "$RAILS_STACK_BUILD" = true ]; then
+    log "kamal build push of $RAILS_STACK_SERVICE $version; Kamal's output: $dir/kamal.log"
+    build_started=$SECONDS
+    push_password="$RAILS_STACK_REGISTRY_PUSH_PASSWORD"
+    # Out of the environment: no later Kamal run, SSH session or hook inherits it.
+    unset RAILS_STACK_REGISTRY_PUSH_PASSWORD
+    KAMAL_REGISTRY_PASSWORD="$push_password" kamal_run build push --version "$version" ||
+        fail "kamal build push failed (its output: $dir/kamal.log)"
+    unset push_password
+    build_seconds=$((SECONDS - build_started))
+fi
 
 # --- The host: the device Tailscale vouches for, then SSH ----------------------------------------
 started=$SECONDS
@@ -125,7 +159,16 @@ on_host() {
     # shellcheck disable=SC2029 # quoted above for the remote shell
     ssh "${ssh_options[@]}" "$host" "$words"
 }
-trap 'ssh "${ssh_options[@]}" -O exit "$host" >/dev/null 2>&1 || true' EXIT
+# On the way out: once Kamal has logged the host in, log it out (Kamal leaves the credential in
+# ~deploy/.docker/config.json; each deploy logs in again), then close the shared connection.
+registry_login=false
+finish() {
+    if [ "$registry_login" = true ] && ! kamal_run registry logout --skip-local; then
+        log "warning: could not log $host out of the registry; its credential stays in ~deploy/.docker/config.json there"
+    fi
+    ssh "${ssh_options[@]}" -O exit "$host" >/dev/null 2>&1 || true
+}
+trap finish EXIT
 
 wait_for_host() {
     local deadline=$((started + RAILS_STACK_WAIT_SECONDS)) interval="${RAILS_STACK_WAIT_INTERVAL:-5}"
@@ -210,25 +253,15 @@ while read -r name container _; do
     if on_host docker container inspect "$container" >/dev/null 2>&1; then existing_accessories+=("$name"); fi
 done <<<"${RAILS_STACK_ACCESSORIES:-}"
 
-# Kamal's whole output goes to its log; its headlines (unindented lines) to stderr, live.
-kamal_run() {
-    local status
-    set +e
-    (cd "$app_dir" && RAILS_STACK_KAMAL_DIR="$dir" "$kamal" "$@" -c "$dir/deploy.yml" -d "$stack") 2>&1 |
-        tee -a "$dir/kamal.log" | { grep --line-buffered -v '^[[:space:]]' || true; } >&2
-    status=${PIPESTATUS[0]}
-    set -e
-    return "$status"
-}
-
 # --- Kamal ---------------------------------------------------------------------------------------
 # `kamal setup` is safe to re-run (server bootstrap only checks Docker; existing accessories are
 # skipped), so the same command serves the first deploy and every later one.
 log "kamal setup of $RAILS_STACK_SERVICE $version on $host (RAILS_ENV=$RAILS_STACK_RAILS_ENV); Kamal's output: $dir/kamal.log"
-kamal_started=$SECONDS
+setup_started=$SECONDS
 status=0
-kamal_run setup --version "$version" ${push_flags[@]+"${push_flags[@]}"} || status=$?
-kamal_seconds=$((SECONDS - kamal_started))
+registry_login=true
+kamal_run setup --version "$version" --skip-push || status=$?
+kamal_seconds=$((build_seconds + SECONDS - setup_started))
 if [ "$status" -ne 0 ]; then
     tail -n 40 "$dir/kamal.log" >&2
     if grep -q "Deploy lock found" "$dir/kamal.log"; then
@@ -258,7 +291,15 @@ while read -r name container digest secrets; do
 done <<<"${RAILS_STACK_ACCESSORIES:-}"
 
 log "$RAILS_STACK_SERVICE $version runs on $host with RAILS_ENV=$RAILS_STACK_RAILS_ENV"
+# The digest the host pulled that tag as: what production pins as appImageDigest once reviewed.
+# shellcheck source=/dev/null disable=SC2153 # IMAGE comes from the rendered env file
+image="$(. "$dir/hooks/pre-deploy.env" && printf '%s' "$IMAGE")"
+running_digest=""
+while read -r repo_digest; do
+    [[ "$repo_digest" == "$image@"* ]] && running_digest="${repo_digest#"$image@"}"
+done < <(on_host docker image inspect --format '{{range .RepoDigests}}{{println .}}{{end}}' "$image:$version" || true)
 # The summary the Command keeps (stdout): what runs where, and what changed beside the app.
-echo "deployed $RAILS_STACK_SERVICE $version to $host ($address) with RAILS_ENV=$RAILS_STACK_RAILS_ENV in $((SECONDS - started))s (Kamal: ${kamal_seconds}s)"
+echo "deployed $RAILS_STACK_SERVICE $version to $host ($address) with RAILS_ENV=$RAILS_STACK_RAILS_ENV in ${SECONDS}s (Kamal: ${kamal_seconds}s)"
 echo "restored from replicas:${restored:- nothing}"
 echo "accessories rebooted:${rebooted:- none}"
+echo "image: $image:$version is ${running_digest:-unknown (the host has no registry digest for it)}"

@@ -193,7 +193,9 @@ export function readStackConfig(rootDir: string, stack: string, overrides: Reado
         // Set, even blank (a required key's blank value is the user's, for the parser to report).
         if (!isUnset(key, values[key])) continue;
         // The tailnet takes an API key or an OAuth client; stand in an API key when neither is set.
-        const wanted = (KEYS[key] as KeySpec).required || (key === "tailscaleApiKey" && !hasTailscaleCredential) || r2Keys.has(key);
+        // The push credential only where Kamal builds (buildImage true, the default).
+        const wanted =
+            (KEYS[key] as KeySpec).required || (key === "tailscaleApiKey" && !hasTailscaleCredential) || r2Keys.has(key) || (key === "registryPushPassword" && values.buildImage !== "false");
         if (!wanted) continue;
         values[key] = `placeholder-${key}`;
         secretKeys.add(key);

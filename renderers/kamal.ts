@@ -73,6 +73,8 @@ export interface KamalInput {
     readonly backupsKept: number;
     /** Kamal's registry build cache. */
     readonly buildCache: boolean;
+    /** The digest the pulled image must have (appImageDigest); the pre-deploy hook checks it on the host. */
+    readonly imageDigest?: string;
     readonly target: DeployTarget;
     /** Active Storage env (clear values and secret names). */
     readonly activeStorage: ActiveStorageSettings;
@@ -98,6 +100,7 @@ export function kamalInput(
         backupsKept: settings.deploy.backupsKept,
         replicatedDatabases: DATABASE_NAMES.filter((db) => settings.storage.litestream[db]).map((db) => databaseFiles(settings.railsEnv)[db]),
         buildCache: settings.deploy.buildCache,
+        ...(settings.deploy.appImageDigest ? { imageDigest: settings.deploy.appImageDigest } : {}),
         ...runtime,
     };
 }
@@ -322,6 +325,8 @@ function renderBackupSettings(input: KamalInput): string {
         BACKUPS_KEPT: String(input.backupsKept),
         APP_UID: String(APP_UID),
         IMAGE: `${input.registry.server}/${input.registry.image}`,
+        // Empty: nothing pinned (Kamal builds the image, or a stack that pins none).
+        IMAGE_DIGEST: input.imageDigest ?? "",
     });
 }
 

@@ -8,6 +8,7 @@ const SECRETS = [
     "hcloudToken",
     "cloudflareApiToken",
     "registryPassword",
+    "registryPushPassword",
     "railsMasterKey",
     "tailscaleApiKey",
     ...Object.values(R2_CREDENTIAL_KEYS).flatMap((purposes) => Object.values(purposes).flatMap((pair) => [pair.accessKeyId, pair.secretAccessKey])),
@@ -452,6 +453,7 @@ const ADVANCED = "or set advancedCertificate: true if the zone has a certificate
 const NAMESPACES = "this program reads rails-stack: keys and accepts pulumi:, hcloud:, cloudflare:, tailscale:, command:; remove it";
 const STACK_RULE = "allowed stack names are production, staging and pr-<number>";
 
+const DIGEST = `sha256:${"c".repeat(64)}`;
 const MISTAKES: Record<string, Mistake[]> = {
     "blank values": [
         {
@@ -666,7 +668,48 @@ const MISTAKES: Record<string, Mistake[]> = {
         {
             name: "a list where a single secret belongs (never echoed)",
             overrides: { registryPassword: JSON.stringify(["a", "b"]) },
-            expected: ["rails-stack:registryPassword: expected a single value, got a list; Container registry password or token (Kamal secret KAMAL_REGISTRY_PASSWORD)."],
+            expected: ["rails-stack:registryPassword: expected a single value, got a list; Registry token the hosts pull with (Kamal secret KAMAL_REGISTRY_PASSWORD): Kamal logs every host in with it, so give it read (pull) access only."],
+        },
+    ],
+    "the reviewed image and the registry credentials": [
+        {
+            name: "a digest that is not one",
+            overrides: { buildImage: "false", appVersion: "v1", appImageDigest: "sha256:ABC", registryPushPassword: undefined },
+            secretKeys: withoutSecret("registryPushPassword"),
+            expected: ['rails-stack:appImageDigest: "sha256:ABC" is not an image digest; allowed: sha256: then 64 lowercase hex characters (docker buildx imagetools inspect <image>:<tag> prints it)'],
+        },
+        {
+            name: "a digest where Kamal builds the image itself",
+            overrides: { appVersion: "v1", appImageDigest: DIGEST },
+            expected: ["rails-stack:appImageDigest: is set with buildImage: true, where Kamal builds the image itself; it pins an image CI pushed (buildImage: false)"],
+        },
+        {
+            name: "a digest without the tag it pins",
+            overrides: { buildImage: "false", appImageDigest: DIGEST, registryPushPassword: undefined },
+            secretKeys: withoutSecret("registryPushPassword"),
+            expected: ["rails-stack:appVersion: is missing: appImageDigest pins the image of one tag; set appVersion to that tag"],
+        },
+        {
+            name: "production pulling a prebuilt image without the reviewed digest",
+            stack: "production",
+            overrides: { buildImage: "false", appVersion: "v1", registryPushPassword: undefined },
+            secretKeys: withoutSecret("registryPushPassword"),
+            expected: [
+                `rails-stack:appImageDigest: is missing: production deploys a prebuilt image only by the digest that was reviewed, so a moved tag cannot reach it; set it to the digest staging's deploy of that version printed ("image: <image>:<tag> is sha256:<64 hex>")`,
+            ],
+        },
+        {
+            name: "building without a push credential",
+            overrides: { registryPushPassword: undefined },
+            secretKeys: withoutSecret("registryPushPassword"),
+            expected: [
+                "rails-stack:registryPushPassword: is missing: with buildImage: true Kamal pushes from the deployer with it, while the hosts get registryPassword, which should only pull; set it with: pulumi config set --secret registryPushPassword <token>",
+            ],
+        },
+        {
+            name: "a push credential where nothing is pushed",
+            overrides: { buildImage: "false", appVersion: "v1" },
+            expected: ["rails-stack:registryPushPassword: is set with buildImage: false, where nothing is pushed; remove it (pulumi config rm registryPushPassword)"],
         },
     ],
     "several problems at once": [
@@ -725,6 +768,12 @@ describe("config: what the new rules still accept", () => {
     it("reads blank optional keys whose default means unset as unset", () => {
         const s = settings("production", { railsEnv: "", hostnames: "", protect: "null", r2Location: " ", appVersion: "" });
         assert.deepStrictEqual([s.railsEnv, s.hostnames, s.protect, s.storage.location, s.deploy.appVersion], ["production", ["shop.example.com"], true, undefined, undefined]);
+    });
+
+    it("takes production's pinned image without a push credential, and staging's build with one", () => {
+        const production = settings("production", { buildImage: "false", appVersion: "v1", appImageDigest: DIGEST, registryPushPassword: undefined });
+        assert.deepStrictEqual([production.deploy.buildImage, production.deploy.appVersion, production.deploy.appImageDigest], [false, "v1", DIGEST]);
+        assert.strictEqual(settings("staging").deploy.appImageDigest, undefined);
     });
 
     it("passes declared secrets whose values are stand-ins", () => {

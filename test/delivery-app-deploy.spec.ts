@@ -1,7 +1,7 @@
 // Deploys driven by the app: deploy-app.yml's request check, and the staging and production jobs it
 // calls, their real steps from a fresh clone against the pulumi stand-in: the app commit becomes
-// appVersion, the digest appImageDigest (production only, only when given), and nothing untrusted
-// reaches a shell.
+// appVersion, the digest appImageDigest (production only, required with a commit), and nothing
+// untrusted reaches a shell.
 import * as assert from "assert";
 import { spawnSync } from "child_process";
 import * as fs from "fs";
@@ -38,6 +38,7 @@ describe("deploys driven by the app", function () {
             [{ commit: COMMIT.slice(0, 7) }, /is not a full commit id/],
             [{ commit: COMMIT, digest: "sha256:abc\nproduction=true" }, /::error::digest .* is not an image digest/],
             [{ commit: COMMIT, production: "yes" }, /::error::production 'yes' is not a boolean/],
+            [{ commit: COMMIT, production: true }, /::error::production deploys a commit only with its image digest: pass digest=sha256:<64 hex>/],
         ];
         for (const [client_payload, message] of refused) {
             const run = d.run("deploy-app.yml", "request", { github: { event_name: "repository_dispatch", event: { client_payload } } });
@@ -65,7 +66,7 @@ describe("deploys driven by the app", function () {
         assert.ok(d.pulumiCalls().includes("pulumi up --stack staging --non-interactive --policy-pack policy --yes --skip-preview"));
     });
 
-    it("production previews, then deploys the commit and, when given, the digest, which the CLI takes before the key exists", () => {
+    it("production previews, then deploys the commit with its digest, or the pin in Pulumi.production.yaml", () => {
         d = fresh();
         const context = { github: { event_name: "workflow_call" }, inputs: { commit: COMMIT, digest: DIGEST } };
         const preview = d.run("production.yml", "preview", context);
@@ -76,12 +77,19 @@ describe("deploys driven by the app", function () {
         assert.deepStrictEqual([lastConfig("production")["rails-stack:appVersion"], lastConfig("production")["rails-stack:appImageDigest"]], [COMMIT, DIGEST]);
         assert.deepStrictEqual(up.actions.filter((a) => a.uses.startsWith("tailscale/")).map((a) => a.with.tags), ["tag:ci-production"]);
 
+        // A commit without its digest would meet the file's pin, another image's: refused before pulumi runs.
+        const updates = d.stack("production")!.updates.length;
         const noDigest = d.run("production.yml", "up", { github: { event_name: "workflow_dispatch" }, inputs: { commit: COMMIT, digest: "" } });
-        assert.strictEqual(noDigest.status, 0, noDigest.output);
-        assert.ok(!("rails-stack:appImageDigest" in lastConfig("production")), "the digest only when given");
+        assert.notStrictEqual(noDigest.status, 0, noDigest.output);
+        assert.match(noDigest.output, /pulumi-stack: production deploys commit 0123456789abcdef0123456789abcdef01234567 only with its image digest/);
+        assert.strictEqual(d.stack("production")!.updates.length, updates, "no update ran");
         const pinned = d.run("production.yml", "up", { github: { event_name: "workflow_dispatch" }, inputs: { commit: "", digest: "" } });
         assert.strictEqual(pinned.status, 0, pinned.output);
-        assert.strictEqual(lastConfig("production")["rails-stack:appVersion"], "3f9c2a1d7be04c5e8a6b1d2c4e5f60718293a4b5", "Pulumi.production.yaml's pin");
+        assert.deepStrictEqual(
+            [lastConfig("production")["rails-stack:appVersion"], lastConfig("production")["rails-stack:appImageDigest"]],
+            ["3f9c2a1d7be04c5e8a6b1d2c4e5f60718293a4b5", "sha256:9b2d6f0c1e4a7385b6c2d9e0f1a3b5c7d8e9f0a1b2c3d4e5f60718293a4b5c6d"],
+            "Pulumi.production.yaml's pin",
+        );
     });
 
     it("production's jobs run on main only, whatever triggered them", () => {

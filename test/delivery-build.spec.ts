@@ -19,6 +19,7 @@ const SECRETS = [
     "hcloudToken",
     "cloudflareApiToken",
     "registryPassword",
+    "registryPushPassword",
     "railsMasterKey",
     "tailscaleApiKey",
     ...Object.values(R2_CREDENTIAL_KEYS).flatMap((purposes) => Object.values(purposes).flatMap((pair) => [pair.accessKeyId, pair.secretAccessKey])),

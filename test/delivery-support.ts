@@ -33,6 +33,7 @@ export const STAGING_SECRETS = {
     "rails-stack:tailscaleOauthClientId": secure("ts-client"),
     "rails-stack:tailscaleOauthClientSecret": secure("ts-secret"),
     "rails-stack:registryPassword": secure("registry-password"),
+    "rails-stack:registryPushPassword": secure("registry-push-password"),
     "rails-stack:railsMasterKey": secure("master-key"),
 };
 

@@ -3,6 +3,7 @@
 // plan) and the real app checker on fixture apps. The rehearsal spec runs the real Kamal.
 import * as assert from "assert";
 import { execFileSync, spawnSync } from "child_process";
+import { createHash } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -11,6 +12,23 @@ import { KAMAL_FILES } from "../renderers/kamal";
 import { haveTool, OkPlan, plainInputs, planFor, resourcesOfType, ROOT } from "./support";
 
 const SCRIPT = path.join(ROOT, DEPLOY_COMMAND.split(" ")[1]);
+
+/** As the Kamal stand-in fingerprints the registry password it got. */
+const fingerprint = (value: string): string => createHash("sha256").update(value).digest("hex").slice(0, 12);
+
+/** The Kamal stand-in's log, one entry per run (each starts with cwd=). */
+function kamalRuns(log: string[]): { args: string; registry: string; pushEnv: string }[] {
+    const runs: { args: string; registry: string; pushEnv: string }[] = [];
+    for (const line of log) {
+        const [key, value] = [line.slice(0, line.indexOf("=")), line.slice(line.indexOf("=") + 1)];
+        if (key === "cwd") runs.push({ args: "", registry: "", pushEnv: "" });
+        const run = runs.at(-1)!;
+        if (key === "args") run.args = value.replace(/ -c \S+\/deploy\.yml -d \S+$/, "");
+        if (key === "registry") run.registry = value;
+        if (key === "push-env") run.pushEnv = value;
+    }
+    return runs;
+}
 
 /**
  * A host stand-in: answers per FAKE_* knobs for what only a host has (SSH reachability, cloud-init,
@@ -33,7 +51,10 @@ true)
     [ "$n" -gt "\${FAKE_UP_AFTER:-0}" ] || exit 255 ;;
 timeout) exit "\${FAKE_CLOUD_INIT_STATUS:-0}" ;;
 cloud-init) echo "status: error"; echo "errors: Failed running scripts_user (runcmd)"; exit 1 ;;
-docker) [ "\${FAKE_ACCESSORY_EXISTS:-0}" = 1 ] ;;
+docker)
+    # The image's RepoDigests, as Docker records them at pull; anything else is the accessory check.
+    if [ "$2" = image ]; then printf '%s\n' \${FAKE_REPO_DIGESTS:-}; exit 0; fi
+    [ "\${FAKE_ACCESSORY_EXISTS:-0}" = 1 ] ;;
 *)
     if [ "$*" = "cat /var/lib/rails-host/bootstrap.report" ]; then echo "failed mount_storage (exit 1)"; exit 0; fi
     mkdir -p "$FAKE_HOME" && cd "$FAKE_HOME" && exec "$@" ;;
@@ -41,7 +62,9 @@ esac
 `;
 
 /**
- * A Kamal stand-in: records its directory, arguments and which secrets it received (names only).
+ * A Kamal stand-in: records its directory, arguments and which secrets it received (names only),
+ * the registry password it would log in with (a fingerprint) and whether the push credential was
+ * in its environment at all.
  * `version` prints a version alone, as Kamal does (lib/kamal/cli/main.rb), for the doctor's floor.
  */
 const FAKE_KAMAL = `#!/bin/bash
@@ -51,12 +74,17 @@ if [ "$1" = version ]; then echo "\${FAKE_KAMAL_VERSION:-2.12.0}"; exit 0; fi
     printf 'dir=%s\\n' "$RAILS_STACK_KAMAL_DIR"
     printf 'args=%s\\n' "$*"
     for name in $RAILS_STACK_SECRET_NAMES; do [ -n "\${!name:-}" ] && printf 'secret=%s\\n' "$name"; done
+    printf 'registry=%s\\n' "$(printf '%s' "$KAMAL_REGISTRY_PASSWORD" | sha256sum | cut -c1-12)"
+    printf 'push-env=%s\\n' "\${RAILS_STACK_REGISTRY_PUSH_PASSWORD:+present}"
 } >>"$FAKE_LOG/kamal.log"
 [ -f "$RAILS_STACK_KAMAL_DIR/deploy.yml" ] || { echo "fake kamal: no deploy.yml" >&2; exit 98; }
-if [ "\${FAKE_KAMAL_LOCK:-0}" = 1 ]; then echo "  ERROR (Kamal::Cli::LockError): Deploy lock found. Run 'kamal lock help' for more information"; exit 1; fi
+if [ "$1" = setup ] && [ "\${FAKE_KAMAL_LOCK:-0}" = 1 ]; then echo "  ERROR (Kamal::Cli::LockError): Deploy lock found. Run 'kamal lock help' for more information"; exit 1; fi
 echo "  INFO [0f3a] Running docker run on shop-staging-web-1"
 echo "fake kamal: $1 done"
-exit "\${FAKE_KAMAL_EXIT:-0}"
+case "$1" in
+build) exit "\${FAKE_KAMAL_BUILD_EXIT:-0}" ;;
+setup) exit "\${FAKE_KAMAL_EXIT:-0}" ;;
+esac
 `;
 
 /**
@@ -93,6 +121,8 @@ interface Run {
     /** The -F of every ssh call. */
     sshConfigs: string[];
     kamal: string[];
+    /** Kamal's runs: arguments without the set's -c/-d, the registry password's fingerprint, whether the push credential was in reach. */
+    kamalRuns: { args: string; registry: string; pushEnv: string }[];
     /** The host's docker calls made by the restore script. */
     docker: string[];
 }
@@ -158,6 +188,7 @@ describe("deploy script with recording stand-ins", function () {
             ssh: lines("ssh.log"),
             sshConfigs: lines("ssh-config.log"),
             kamal: lines("kamal.log"),
+            kamalRuns: kamalRuns(lines("kamal.log")),
             docker: lines("docker.log"),
         };
     }
@@ -175,19 +206,25 @@ describe("deploy script with recording stand-ins", function () {
 
     it("first deploy: writes the set, checks the app, waits for the host, runs kamal setup -d <stack> in the app", () => {
         fs.rmSync(path.join(tmp, "remote-home"), { recursive: true, force: true });
-        const run = deploy("first", { FAKE_UP_AFTER: "2" });
+        const run = deploy("first", { FAKE_UP_AFTER: "2", FAKE_REPO_DIGESTS: `other.example/shop@sha256:${"0".repeat(64)} ghcr.io/acme/shop@sha256:${"d".repeat(64)}` });
         assert.strictEqual(run.status, 0, run.output);
         for (const [file, text] of Object.entries(plan.artifacts).filter(([f]) => f.startsWith("kamal/"))) {
             assert.strictEqual(fs.readFileSync(path.join(setDir(), file.slice("kamal/".length)), "utf8"), text, file);
         }
         assert.ok(fs.statSync(path.join(setDir(), KAMAL_FILES.preDeployHook)).mode & 0o100, "the hook is executable");
         assert.match(run.output, /doctor: .* is ready for RAILS_ENV=staging/);
-        assert.deepStrictEqual(run.kamal.slice(0, 3), [
-            `cwd=${path.join(tmp, "app")}`,
-            `dir=${setDir()}`,
-            `args=setup --version ${commit} -c ${setDir()}/deploy.yml -d staging`,
+        assert.deepStrictEqual(run.kamal.slice(0, 3), [`cwd=${path.join(tmp, "app")}`, `dir=${setDir()}`, `args=build push --version ${commit} -c ${setDir()}/deploy.yml -d staging`]);
+        // Pushed with the push credential, before the host is waited for; the hosts log in with the pull
+        // credential, and are logged out on the way out. No run but the push has the push credential.
+        const [push, pull] = [fingerprint(baseEnv.RAILS_STACK_REGISTRY_PUSH_PASSWORD), fingerprint(baseEnv.KAMAL_REGISTRY_PASSWORD)];
+        assert.notStrictEqual(push, pull);
+        assert.deepStrictEqual(run.kamalRuns, [
+            { args: `build push --version ${commit}`, registry: push, pushEnv: "" },
+            { args: `setup --version ${commit} --skip-push`, registry: pull, pushEnv: "" },
+            { args: "registry logout --skip-local", registry: pull, pushEnv: "" },
         ]);
-        assert.deepStrictEqual(run.kamal.filter((l) => l.startsWith("secret=")).map((l) => l.slice(7)), baseEnv.RAILS_STACK_SECRET_NAMES.split(" "));
+        const secretsPerRun = run.kamal.join("\n").split(/^cwd=/m).slice(1).map((r) => r.split("\n").filter((l) => l.startsWith("secret=")).map((l) => l.slice(7)));
+        assert.deepStrictEqual(secretsPerRun[1], baseEnv.RAILS_STACK_SECRET_NAMES.split(" "));
         // Three SSH attempts (the host answered on the third), then cloud-init, the tunnel token, the
         // restore (its files, then the script), the accessory check; all through the verified identity.
         assert.deepStrictEqual(run.ssh.slice(0, 9).map((l) => l.split(" ").slice(0, 2).join(" ")), [
@@ -215,7 +252,10 @@ describe("deploy script with recording stand-ins", function () {
             "/rails/storage/staging_cable.sqlite3",
         ]);
         assert.ok(run.docker.every((l) => l.includes("--env-file /tmp/") && l.includes("litestream/litestream:0.3.13")), run.docker.join("\n"));
-        assert.match(run.stdout, /^deployed shop [0-9a-f]{40} to shop-staging-web-1 \(100\.64\.0\.7\) with RAILS_ENV=staging in \d+s \(Kamal: \d+s\)\nrestored from replicas: nothing\naccessories rebooted: none\n$/);
+        assert.match(
+            run.stdout,
+            /^deployed shop [0-9a-f]{40} to shop-staging-web-1 \(100\.64\.0\.7\) with RAILS_ENV=staging in \d+s \(Kamal: \d+s\)\nrestored from replicas: nothing\naccessories rebooted: none\nimage: ghcr\.io\/acme\/shop:[0-9a-f]{40} is sha256:d{64}\n$/,
+        );
         assert.ok(!run.kamal.some((l) => l.includes("accessory reboot")), "a freshly booted accessory is not rebooted");
         assert.ok(fs.existsSync(path.join(tmp, "remote-home", ".rails-stack", "shop-staging", "litestream.fingerprint")));
         assertNoSecret(run);
@@ -228,7 +268,8 @@ describe("deploy script with recording stand-ins", function () {
         assert.match(log, /^ {2}INFO \[0f3a\] Running docker run on shop-staging-web-1$/m);
         assert.doesNotMatch(run.output, /INFO \[0f3a\]/);
         assert.match(run.output, /^fake kamal: setup done$/m);
-        assert.strictEqual(run.stdout.split("\n").length, 4, run.stdout);
+        assert.strictEqual(run.stdout.split("\n").length, 5, run.stdout);
+        assert.match(run.stdout, /^image: ghcr\.io\/acme\/shop:[0-9a-f]{40} is unknown \(the host has no registry digest for it\)$/m);
     });
 
     it("reaches only the device Tailscale vouches for: one that merely claims the name gets nothing, before any SSH", () => {
@@ -241,7 +282,7 @@ describe("deploy script with recording stand-ins", function () {
             /deploy: error: no online tailnet device is shop-staging-web-1 with tags tag:rails-staging; 1 with them is offline; ignored, for lacking them: nIMPOSTOR \(tags: none\), after waiting 1s/,
         );
         assert.deepStrictEqual(run.ssh, [], "no SSH session at all");
-        assert.deepStrictEqual(run.kamal, []);
+        assert.deepStrictEqual(run.kamalRuns.map((r) => r.args), [`build push --version ${commit}`], "the image pushed, nothing run on a host");
         assertNoSecret(run);
     });
 
@@ -250,7 +291,7 @@ describe("deploy script with recording stand-ins", function () {
         assert.strictEqual(mismatch.status, 1);
         assert.match(mismatch.output, /deploy: error: the SSH host key of 100\.64\.0\.7 is not the one Tailscale reports for shop-staging-web-1: refusing to send it anything/);
         assert.deepStrictEqual(mismatch.ssh.map((l) => l.split(" ")[1]), ["true"], "one attempt, nothing after it");
-        assert.deepStrictEqual(mismatch.kamal, []);
+        assert.deepStrictEqual(mismatch.kamalRuns.map((r) => r.args), [`build push --version ${commit}`]);
         const offline = deploy("tailscaled-down", { TAILSCALE_STANDIN_STATUS: path.join(tmp, "no-such-status.json") });
         assert.strictEqual(offline.status, 1);
         assert.match(offline.output, /deploy: error: tailscale status failed: failed to connect to local tailscaled; it doesn't appear to be running/);
@@ -285,7 +326,7 @@ describe("deploy script with recording stand-ins", function () {
     it("a later deploy with the same accessory settings reboots nothing", () => {
         const run = deploy("same", { FAKE_ACCESSORY_EXISTS: "1" });
         assert.strictEqual(run.status, 0, run.output);
-        assert.deepStrictEqual(run.kamal.filter((l) => l.startsWith("args=")), [`args=setup --version ${commit} -c ${setDir()}/deploy.yml -d staging`]);
+        assert.deepStrictEqual(run.kamalRuns.map((r) => r.args), [`build push --version ${commit}`, `setup --version ${commit} --skip-push`, "registry logout --skip-local"]);
         assertNoSecret(run);
     });
 
@@ -294,31 +335,51 @@ describe("deploy script with recording stand-ins", function () {
         const [command] = resourcesOfType(changed, "command:local:Command").filter((c) => c.name.endsWith("-deploy-kamal"));
         const changedEnv = plainInputs(command).environment as Record<string, string>;
         const files = Object.fromEntries(Object.entries(changedEnv).filter(([k]) => k.startsWith("RAILS_STACK_FILE") || k === "RAILS_STACK_ACCESSORIES"));
-        const reboot = `args=accessory reboot litestream -c ${setDir()}/deploy.yml -d staging`;
+        const reboot = "accessory reboot litestream";
+        const reboots = (r: Run) => r.kamalRuns.map((k) => k.args).filter((a) => a.startsWith("accessory "));
         const run = deploy("changed-file", { ...files, FAKE_ACCESSORY_EXISTS: "1" });
         assert.strictEqual(run.status, 0, run.output);
-        assert.deepStrictEqual(run.kamal.filter((l) => l.startsWith("args=")).slice(1), [reboot]);
+        assert.deepStrictEqual(reboots(run), [reboot]);
         const again = deploy("changed-file-again", { ...files, FAKE_ACCESSORY_EXISTS: "1" });
-        assert.deepStrictEqual(again.kamal.filter((l) => l.startsWith("args=")).slice(1), []);
+        assert.deepStrictEqual(reboots(again), []);
         const rotated = deploy("rotated", { ...files, FAKE_ACCESSORY_EXISTS: "1", LITESTREAM_SECRET_ACCESS_KEY: "rotated-secret" });
-        assert.deepStrictEqual(rotated.kamal.filter((l) => l.startsWith("args=")).slice(1), [reboot]);
+        assert.deepStrictEqual(reboots(rotated), [reboot]);
         assert.ok(!rotated.output.includes("rotated-secret"));
         deploy("restore", { FAKE_ACCESSORY_EXISTS: "1" });
     });
 
-    it("an image built elsewhere is only pulled (--skip-push)", () => {
+    it("an image built elsewhere is only pulled, with the pull credential (no push credential needed)", () => {
         // The version must be a commit of the checkout: the doctor reads the app as that commit has it.
-        const run = deploy("prebuilt", { RAILS_STACK_BUILD: "false", RAILS_STACK_VERSION: commit, FAKE_ACCESSORY_EXISTS: "1" });
+        const run = deploy("prebuilt", { RAILS_STACK_BUILD: "false", RAILS_STACK_VERSION: commit, RAILS_STACK_REGISTRY_PUSH_PASSWORD: "", FAKE_ACCESSORY_EXISTS: "1" });
         assert.strictEqual(run.status, 0, run.output);
-        assert.deepStrictEqual(run.kamal.filter((l) => l.startsWith("args=")), [`args=setup --version ${commit} --skip-push -c ${setDir()}/deploy.yml -d staging`]);
+        const pull = fingerprint(baseEnv.KAMAL_REGISTRY_PASSWORD);
+        assert.deepStrictEqual(run.kamalRuns, [
+            { args: `setup --version ${commit} --skip-push`, registry: pull, pushEnv: "" },
+            { args: "registry logout --skip-local", registry: pull, pushEnv: "" },
+        ]);
     });
 
-    it("a host that never answers fails within the bound, naming the host, and Kamal never runs", () => {
+    it("a failed push stops the deploy before any host is touched; a failed setup still logs the host out", () => {
+        const failedPush = deploy("push-fails", { FAKE_KAMAL_BUILD_EXIT: "1", FAKE_ACCESSORY_EXISTS: "1" });
+        assert.strictEqual(failedPush.status, 1);
+        assert.match(failedPush.output, /deploy: error: kamal build push failed \(its output: .+kamal\.log\)/);
+        assert.deepStrictEqual(failedPush.ssh, [], "no SSH session");
+        assert.deepStrictEqual(failedPush.kamalRuns.map((r) => r.args), [`build push --version ${commit}`]);
+        const missing = deploy("push-credential-missing", { RAILS_STACK_REGISTRY_PUSH_PASSWORD: "" });
+        assert.strictEqual(missing.status, 1);
+        assert.match(missing.output, /deploy: error: RAILS_STACK_REGISTRY_PUSH_PASSWORD is not set: with buildImage true the step pushes with registryPushPassword/);
+        assert.deepStrictEqual(missing.kamal, []);
+        const failedSetup = deploy("setup-fails", { FAKE_KAMAL_EXIT: "4", FAKE_ACCESSORY_EXISTS: "1" });
+        assert.strictEqual(failedSetup.status, 4);
+        assert.deepStrictEqual(failedSetup.kamalRuns.map((r) => r.args), [`build push --version ${commit}`, `setup --version ${commit} --skip-push`, "registry logout --skip-local"]);
+    });
+
+    it("a host that never answers fails within the bound, naming the host, and Kamal never reaches it", () => {
         const run = deploy("unreachable", { FAKE_UP_AFTER: "1000000", RAILS_STACK_WAIT_SECONDS: "2" });
         assert.strictEqual(run.status, 1);
         assert.match(run.output, /deploy: error: host shop-staging-web-1 did not answer over SSH within 2s/);
         assert.ok(run.seconds < 8, `took ${run.seconds}s`);
-        assert.deepStrictEqual(run.kamal, []);
+        assert.deepStrictEqual(run.kamalRuns.map((r) => r.args), [`build push --version ${commit}`], "the image pushed, nothing run on a host");
         assertNoSecret(run);
     });
 
@@ -327,7 +388,7 @@ describe("deploy script with recording stand-ins", function () {
         assert.strictEqual(run.status, 1);
         assert.match(run.output, /errors: Failed running scripts_user \(runcmd\)\nfailed mount_storage \(exit 1\)\n/);
         assert.match(run.output, /deploy: error: cloud-init on shop-staging-web-1 finished with errors \(exit 1\)/);
-        assert.deepStrictEqual(run.kamal, []);
+        assert.deepStrictEqual(run.kamalRuns.map((r) => r.args), [`build push --version ${commit}`], "the image pushed, nothing run on a host");
         const degraded = deploy("cloud-init-degraded", { FAKE_CLOUD_INIT_STATUS: "2", FAKE_ACCESSORY_EXISTS: "1" });
         assert.strictEqual(degraded.status, 0, degraded.output);
         assert.match(degraded.output, /finished with recoverable errors; continuing/);

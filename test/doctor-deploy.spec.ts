@@ -80,9 +80,10 @@ describe("doctor: what will run (buildImage: false, a real registry, Kamal's flo
         if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
     });
 
-    async function doctor(version: string, kamal = KAMAL_212): Promise<{ code: number; stdout: string; stderr: string }> {
+    async function doctor(version: string, kamal = KAMAL_212, imageDigest?: string): Promise<{ code: number; stdout: string; stderr: string }> {
         const out = { stdout: "", stderr: "" };
         const argv = ["--app-dir", app, "--rails-env", "staging", "--litestream", litestreamYml, "--kamal-config", deployYml, "--version", version, "--build", "false", "--kamal", kamal];
+        if (imageDigest !== undefined) argv.push("--image-digest", imageDigest);
         const code = await main(argv, { stdout: (text) => (out.stdout += text), stderr: (text) => (out.stderr += text) });
         return { code, ...out };
     }
@@ -121,6 +122,26 @@ describe("doctor: what will run (buildImage: false, a real registry, Kamal's flo
         const amd64 = await doctor("v5");
         assert.strictEqual(amd64.code, 1);
         assert.match(amd64.stdout, /: is a amd64 image; the hosts are ARM64 \(Hetzner cax\): build it for linux\/arm64\n/);
+    });
+
+    it("with appImageDigest, passes the reviewed image and refuses a tag moved since, or a digest the registry no longer has", async () => {
+        execFileSync("git", ["-C", app, "tag", "v6", "v2"]);
+        // Reviewed: a two-platform index, as buildx pushes it; then the tag moves to a rebuild.
+        const reviewed = await pushImage(registry!.server, "acme/shop", "v6", HEALTHY_IMAGE, ["amd64", "arm64"]);
+        assert.deepStrictEqual(await doctor("v6", KAMAL_212, reviewed), { code: 0, stdout: `doctor: ${app} at v6 is ready for RAILS_ENV=staging\n`, stderr: "" });
+        await pushImage(registry!.server, "acme/shop", "v6", { ...HEALTHY_IMAGE, Env: [...HEALTHY_IMAGE.Env!, "REBUILT=1"] }, ["amd64", "arm64"]);
+        const moved = await doctor("v6", KAMAL_212, reviewed);
+        assert.strictEqual(moved.code, 1);
+        assert.match(
+            moved.stdout.split("\n")[0],
+            new RegExp(`^${image("v6").replace(/[.]/g, "\\.")}: names another image than appImageDigest ${reviewed} \\(linux/arm64 config sha256:[0-9a-f]{64}, reviewed sha256:[0-9a-f]{64}\\): the tag moved since review; refusing it before any host is touched$`),
+        );
+        const gone = `sha256:${"0".repeat(64)}`;
+        const missing = await doctor("v6", KAMAL_212, gone);
+        assert.strictEqual(missing.code, 1);
+        assert.ok(missing.stdout.startsWith(`${image("v6")}: appImageDigest ${gone} is not in ${registry!.server}/acme/shop: the reviewed image is gone; push it again or review a new digest\n`), missing.stdout);
+        const malformed = await doctor("v6", KAMAL_212, "sha256:abc");
+        assert.deepStrictEqual([malformed.code, malformed.stderr.split("\n")[0]], [2, 'doctor: --image-digest: expected sha256:<64 hex> with --build false, got "sha256:abc"']);
     });
 
     it("refuses a version that is not a commit of the checkout, saying so", async () => {

@@ -25,11 +25,12 @@ function storageNames(app: string, stack: string): string[] {
                 hcloudToken: "x",
                 cloudflareApiToken: "x",
                 registryPassword: "x",
+                registryPushPassword: "x",
                 railsMasterKey: "x",
                 tailscaleApiKey: "x",
                 ...Object.fromEntries(R2_SECRET_KEYS.map((key) => [key, "x"])),
             },
-            secretKeys: new Set(["hcloudToken", "cloudflareApiToken", "registryPassword", "railsMasterKey", "tailscaleApiKey", ...R2_SECRET_KEYS]),
+            secretKeys: new Set(["hcloudToken", "cloudflareApiToken", "registryPassword", "registryPushPassword", "railsMasterKey", "tailscaleApiKey", ...R2_SECRET_KEYS]),
         },
         stack,
     );

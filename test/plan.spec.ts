@@ -37,8 +37,11 @@ describe("offline plan command", () => {
             // The R2 pairs this kind deploys with stand in too: a review stack's are the review pool's.
             const expected =
                 stack === "pr-7"
-                    ? "cloudflareApiToken, hcloudToken, railsMasterKey, registryPassword, reviewR2AttachmentsAccessKeyId, reviewR2AttachmentsSecretAccessKey, reviewR2BackupsAccessKeyId, reviewR2BackupsSecretAccessKey, tailscaleApiKey"
-                    : "cloudflareApiToken, hcloudToken, r2AttachmentsAccessKeyId, r2AttachmentsSecretAccessKey, r2BackupsAccessKeyId, r2BackupsSecretAccessKey, railsMasterKey, registryPassword, tailscaleApiKey";
+                    ? "cloudflareApiToken, hcloudToken, railsMasterKey, registryPassword, registryPushPassword, reviewR2AttachmentsAccessKeyId, reviewR2AttachmentsSecretAccessKey, reviewR2BackupsAccessKeyId, reviewR2BackupsSecretAccessKey, tailscaleApiKey"
+                    : `cloudflareApiToken, hcloudToken, r2AttachmentsAccessKeyId, r2AttachmentsSecretAccessKey, r2BackupsAccessKeyId, r2BackupsSecretAccessKey, railsMasterKey, registryPassword, ${
+                          // Production only pulls the image CI pushed: no push token.
+                          stack === "staging" ? "registryPushPassword, " : ""
+                      }tailscaleApiKey`;
             assert.ok(run.stdout.includes(`placeholder secrets: ${expected}\n`), run.stdout);
             entries[stack] = JSON.parse(fs.readFileSync(path.join(out, "plan.json"), "utf8"));
             for (const entry of entries[stack]) assert.deepStrictEqual(Object.keys(entry).sort(), ["inputArtifacts", "inputDependencies", "inputs", "name", "parent", "type"]);
@@ -65,7 +68,8 @@ describe("offline plan command", () => {
         assert.strictEqual(environment.RAILS_STACK_RAILS_ENV, "staging");
         assert.strictEqual(environment.RAILS_STACK_VERSION, "v1");
         assert.match(environment.RAILS_STACK_FILE_0, /^service: shop$/m, "the rendered Kamal set, reproducible from plan.json");
-        const secretNames = [...environment.RAILS_STACK_SECRET_NAMES.split(" "), "RAILS_STACK_TUNNEL_TOKEN"];
+        // Kamal's secrets, and the step's own: the tunnel token and (staging builds) the push credential.
+        const secretNames = [...environment.RAILS_STACK_SECRET_NAMES.split(" "), "RAILS_STACK_TUNNEL_TOKEN", "RAILS_STACK_REGISTRY_PUSH_PASSWORD"];
         const masked = Object.keys(environment).filter((k) => environment[k] === SECRET_MASK);
         assert.deepStrictEqual(masked.sort(), secretNames.sort(), "exactly the secret values are masked");
     });
@@ -111,7 +115,7 @@ describe("offline plan command", () => {
         const out = path.join(tmp, "one-off-secret");
         const run = plan(["--stack", "staging", "--out", out, "--set", "appVersion=v1", "--set", "hcloudToken=tok-one-off-9c2e"]);
         assert.strictEqual(run.status, 0, run.stderr);
-        assert.match(run.stdout, /placeholder secrets: cloudflareApiToken, r2AttachmentsAccessKeyId, r2AttachmentsSecretAccessKey, r2BackupsAccessKeyId, r2BackupsSecretAccessKey, railsMasterKey, registryPassword, tailscaleApiKey\n/);
+        assert.match(run.stdout, /placeholder secrets: cloudflareApiToken, r2AttachmentsAccessKeyId, r2AttachmentsSecretAccessKey, r2BackupsAccessKeyId, r2BackupsSecretAccessKey, railsMasterKey, registryPassword, registryPushPassword, tailscaleApiKey\n/);
         const written = JSON.parse(fs.readFileSync(path.join(out, "plan.json"), "utf8")) as Entry[];
         assert.deepStrictEqual(written.find((e) => e.type === "pulumi:providers:hcloud")?.inputs, { token: SECRET_MASK });
         for (const file of fs.readdirSync(out, { recursive: true, encoding: "utf8" }).filter((f) => fs.statSync(path.join(out, f)).isFile())) {
@@ -205,6 +209,7 @@ describe("stack config files", () => {
                 "hcloudToken",
                 "railsMasterKey",
                 "registryPassword",
+                "registryPushPassword",
                 "reviewR2AttachmentsAccessKeyId",
                 "reviewR2AttachmentsSecretAccessKey",
                 "reviewR2BackupsAccessKeyId",

@@ -9,14 +9,20 @@ import { KAMAL_FILES } from "../renderers/kamal";
 import { haveTool, planFor } from "./support";
 
 /**
- * An SSH stand-in for the host: checks the `docker run` the hook asks for, then runs the script it
- * receives on stdin with the container's storage path mapped to a local directory.
+ * An SSH stand-in for the host: answers `docker image inspect` of the deployed tag with
+ * FAKE_REPO_DIGESTS (Docker's RepoDigests), checks the `docker run` the hook asks for, then runs the
+ * script it receives on stdin with the container's storage path mapped to a local directory.
  */
 const FAKE_SSH = `#!/bin/bash
 set -eu
 cmd="\${@: -1}"
 printf '%s\\n' "$cmd" >>"$FAKE_LOG"
 eval "set -- $cmd"
+if [ "$1 $2" = "docker image" ]; then
+    [ "\${*: -1}" = "ghcr.io/acme/shop:$KAMAL_VERSION" ] || { echo "unexpected: $*" >&2; exit 97; }
+    printf '%s\\n' \${FAKE_REPO_DIGESTS:-}
+    exit 0
+fi
 expected="docker run --rm --interactive --network none --user 1000:1000 --volume /mnt/storage:/rails/storage --entrypoint /bin/sh ghcr.io/acme/shop:$KAMAL_VERSION -s -- /rails/storage"
 [ "\${*:1:16}" = "$expected" ] || { echo "unexpected: $*" >&2; exit 97; }
 shift 16
@@ -45,10 +51,10 @@ describe("pre-deploy hook: a consistent, pruned copy of the primary database", f
     });
     after(() => tmp && fs.rmSync(tmp, { recursive: true, force: true }));
 
-    function hook(version: string): { status: number | null; output: string } {
-        const run = spawnSync(path.join(dir, KAMAL_FILES.preDeployHook), [], {
+    function hook(version: string, set = dir, env: Record<string, string> = {}): { status: number | null; output: string } {
+        const run = spawnSync(path.join(set, KAMAL_FILES.preDeployHook), [], {
             encoding: "utf8",
-            env: { PATH: `${path.join(tmp, "bin")}:${process.env.PATH}`, KAMAL_VERSION: version, FAKE_LOG: path.join(tmp, "ssh.log"), FAKE_STORAGE: storage },
+            env: { PATH: `${path.join(tmp, "bin")}:${process.env.PATH}`, KAMAL_VERSION: version, FAKE_LOG: path.join(tmp, "ssh.log"), FAKE_STORAGE: storage, ...env },
         });
         return { status: run.status, output: `${run.stdout}${run.stderr}` };
     }
@@ -88,5 +94,31 @@ describe("pre-deploy hook: a consistent, pruned copy of the primary database", f
         const run = hook("v7");
         assert.notStrictEqual(run.status, 0);
         assert.match(run.output, /pre-deploy: copying staging\.sqlite3 on shop-staging-web-1 failed; the deploy stops before anything changed/);
+    });
+
+    it("with appImageDigest, boots only the image pulled as that digest: a moved tag stops it before the copy", async () => {
+        const reviewed = `sha256:${"a".repeat(64)}`;
+        const pinned = path.join(tmp, "pinned-set");
+        const plan = await planFor("staging", { buildImage: "false", appVersion: "v8", appImageDigest: reviewed });
+        for (const [file, text] of Object.entries(plan.artifacts).filter(([f]) => f.startsWith("kamal/"))) {
+            const target = path.join(pinned, file.slice("kamal/".length));
+            fs.mkdirSync(path.dirname(target), { recursive: true });
+            fs.writeFileSync(target, text, { mode: 0o700 });
+        }
+        fs.rmSync(path.join(storage, "staging.sqlite3"), { force: true });
+        const log = path.join(tmp, "ssh.log");
+        const cases: [string, number, RegExp][] = [
+            [`mirror.example/shop@sha256:${"0".repeat(64)} ghcr.io/acme/shop@${reviewed}`, 0, /pre-deploy: ghcr\.io\/acme\/shop:v8 on shop-staging-web-1 is sha256:a{64}, as reviewed/],
+            [`ghcr.io/acme/shop@sha256:${"b".repeat(64)}`, 1, /pre-deploy: ghcr\.io\/acme\/shop:v8 on shop-staging-web-1 was pulled as ghcr\.io\/acme\/shop@sha256:b{64}, not appImageDigest sha256:a{64}: the tag moved since review; the deploy stops before anything boots/],
+            ["", 1, /was pulled as an image without a registry digest, not appImageDigest/],
+        ];
+        for (const [repoDigests, status, message] of cases) {
+            fs.writeFileSync(log, "");
+            const run = hook("v8", pinned, { FAKE_REPO_DIGESTS: repoDigests });
+            assert.strictEqual(run.status, status, run.output);
+            assert.match(run.output, message);
+            const commands = fs.readFileSync(log, "utf8").trim().split("\n");
+            assert.strictEqual(commands.length, status === 0 ? 2 : 1, "refused: nothing but the inspect reached the host");
+        }
     });
 });

@@ -72,9 +72,10 @@ const OCI = { manifest: "application/vnd.oci.image.manifest.v1+json", index: "ap
 
 /**
  * Pushes `repository:tag`: one image per architecture, behind an OCI image index when there are
- * several (as `docker buildx --platform linux/amd64,linux/arm64` pushes them).
+ * several (as `docker buildx --platform linux/amd64,linux/arm64` pushes them). Returns the digest
+ * the tag names (the manifest's, or the index's).
  */
-export async function pushImage(server: string, repository: string, tag: string, settings: ImageSettings, architectures: string[] = ["arm64"]): Promise<void> {
+export async function pushImage(server: string, repository: string, tag: string, settings: ImageSettings, architectures: string[] = ["arm64"]): Promise<string> {
     const layer = gzipSync(Buffer.alloc(1024)); // an empty tar
     const layerDigest = await pushBlob(server, repository, layer);
     const manifests = [];
@@ -86,5 +87,6 @@ export async function pushImage(server: string, repository: string, tag: string,
         const pushed = await putManifest(server, repository, reference, OCI.manifest, manifest);
         manifests.push({ mediaType: OCI.manifest, digest: pushed.digest, size: pushed.size, platform: { architecture, os: "linux" } });
     }
-    if (architectures.length > 1) await putManifest(server, repository, tag, OCI.index, { schemaVersion: 2, mediaType: OCI.index, manifests });
+    if (architectures.length === 1) return manifests[0].digest;
+    return (await putManifest(server, repository, tag, OCI.index, { schemaVersion: 2, mediaType: OCI.index, manifests })).digest;
 }

@@ -67,7 +67,7 @@ class Rehearsal {
         fs.cpSync(path.join(ROOT, "test", "fixtures", "apps", "healthy"), app, { recursive: true });
         const identity = { GIT_AUTHOR_NAME: "r", GIT_AUTHOR_EMAIL: "r@example.com", GIT_COMMITTER_NAME: "r", GIT_COMMITTER_EMAIL: "r@example.com" };
         // The versions CI pushed are commits of the checkout, tagged (the doctor reads the app at them).
-        for (const args of [["init", "-q"], ["add", "."], ["commit", "-qm", "app"], ["tag", "v1"], ["tag", "v2"], ["tag", "v3"]]) execFileSync("git", ["-C", app, ...args], { env: { ...process.env, ...identity } });
+        for (const args of [["init", "-q"], ["add", "."], ["commit", "-qm", "app"], ["tag", "v1"], ["tag", "v2"], ["tag", "v3"], ["tag", "v4"]]) execFileSync("git", ["-C", app, ...args], { env: { ...process.env, ...identity } });
     }
 
     /** The host as Tailscale reports it (ipnstate.PeerStatus): its name, tags, address and SSH host key. */
@@ -100,15 +100,15 @@ class Rehearsal {
     }
 
     /** The set the plan renders, pointed at the rehearsal host: its SSH port differs, nothing else. */
-    set(target: DeployTarget = { host: this.hostname, sshPort: this.host.sshPort }): KamalSet {
-        const { settings } = this;
+    set(target: DeployTarget = { host: this.hostname, sshPort: this.host.sshPort }, settings: Settings = this.settings): KamalSet {
         const activeStorage = activeStorageSettings({ bucket: settings.storage.attachmentsBucket, endpoint: r2Endpoint(settings.cloudflare.accountId, settings.storage.jurisdiction) });
         return renderKamalSet(kamalInput(settings, { target, activeStorage, litestream: this.plan.artifacts["kamal/litestream.yml"] }));
     }
 
-    /** Runs the deploy script exactly as the Command does, with the environment it would get. */
-    deploy(version: string, overrides: { target?: DeployTarget; env?: Record<string, string> } = {}): DeployRun {
+    /** Runs the deploy script exactly as the Command does, with the environment it would get; `pin` sets appImageDigest. */
+    deploy(version: string, overrides: { target?: DeployTarget; env?: Record<string, string>; pin?: string } = {}): DeployRun {
         const target = overrides.target ?? { host: this.hostname, sshPort: this.host.sshPort };
+        const settings = overrides.pin ? { ...this.settings, deploy: { ...this.settings.deploy, appImageDigest: overrides.pin } } : this.settings;
         const env = {
             PATH: `${this.bin}:${process.env.PATH}`,
             TAILSCALE_STANDIN_STATUS: this.tailnet,
@@ -116,7 +116,7 @@ class Rehearsal {
             SSH_AUTH_SOCK: this.host.agentSocket,
             RAILS_STACK_KAMAL: this.kamal,
             RAILS_STACK_STATE_DIR: path.join(this.dir, "state"),
-            ...deployEnvironment(this.settings, this.set(target), { version }, target),
+            ...deployEnvironment(settings, this.set(target, settings), { version }, target),
             RAILS_STACK_APP_DIR: path.join(this.dir, "app"),
             ...this.secrets,
             ...overrides.env,
@@ -306,6 +306,36 @@ describe("deploy rehearsal: the real Kamal deploys the rendered stack onto a loc
             assert.match(run.output, /target failed to become healthy/);
             assert.deepStrictEqual(r.running("shop-web-staging-").map((c) => c.image), [`${REPOSITORY}:v2`]);
         });
+        it("a pinned digest: the one the deploy printed runs; a tag moved since is refused before anything boots; the host is logged out", () => {
+            const repoDigest = (tag: string) => r.host.docker(["image", "inspect", "--format", "{{index .RepoDigests 0}}", `${REPOSITORY}:${tag}`]).trim().split("@")[1];
+            // What the v2 deploy printed is what Docker recorded for the pull.
+            const v2 = runs.find((run) => run.status === 0 && run.stdout.includes(`image: ${REPOSITORY}:v2 is `));
+            assert.ok(v2?.stdout.includes(`image: ${REPOSITORY}:v2 is ${repoDigest("v2")}\n`), v2?.stdout);
+            // Kamal logged the host in to pull; the step logged it out (Kamal leaves the credential).
+            const dockerConfig = path.join(r.host.dir, "home", "deploy", ".docker", "config.json");
+            const auths = () => Object.keys((JSON.parse(fs.readFileSync(dockerConfig, "utf8")) as { auths?: object }).auths ?? {});
+            assert.deepStrictEqual(auths(), [], "no registry credential left on the host");
+
+            buildApp(r.host, REPOSITORY, "v4", true);
+            const reviewed = repoDigest("v4");
+            const pinned = r.deploy("v4", { pin: reviewed });
+            runs.push(pinned);
+            assert.strictEqual(pinned.status, 0, pinned.output);
+            assert.deepStrictEqual(r.running("shop-web-staging-").map((c) => c.image), [`${REPOSITORY}:v4`]);
+
+            // The tag moves to a rebuild; the reviewed digest still pins the deploy.
+            buildApp(r.host, REPOSITORY, "v4", true, "rebuilt");
+            assert.notStrictEqual(repoDigest("v4"), reviewed);
+            const moved = r.deploy("v4", { pin: reviewed });
+            runs.push(moved);
+            assert.notStrictEqual(moved.status, 0);
+            assert.match(moved.output, new RegExp(`${REPOSITORY.replace(/[.]/g, "\\.")}:v4 on ${r.hostname} was pulled as ${REPOSITORY.replace(/[.]/g, "\\.")}@sha256:[0-9a-f]{64}, not appImageDigest ${reviewed}: the tag moved since review`));
+            const web = r.running("shop-web-staging-");
+            assert.strictEqual(web.length, 1);
+            assert.strictEqual(r.inspect(web[0].id, "{{.Image}}"), r.host.docker(["image", "inspect", "--format", "{{.Id}}", `${REPOSITORY}@${reviewed}`]).trim(), "the reviewed image keeps running");
+            assert.deepStrictEqual(auths(), [], "logged out after a failed deploy too");
+        });
+
         it("a host that never answers: the step fails within its bound and names the host", () => {
             const run = r.deploy("v2", { target: { host: r.hostname, sshPort: r.host.sshPort + 1 }, env: { RAILS_STACK_WAIT_SECONDS: "3", RAILS_STACK_WAIT_INTERVAL: "0.5" } });
             runs.push(run);

@@ -33,8 +33,13 @@ const PLATFORM = { os: "linux", architecture: "arm64" };
 
 export type RegistryAnswer = { readonly image: ImageConfig } | { readonly problem: string } | { readonly unreachable: string };
 
-/** `protocol: "http:"` only for a registry on loopback in the tests. */
-export async function readImage(ref: ImageRef, credentials: { username?: string; password?: string }, protocol?: "http:"): Promise<RegistryAnswer> {
+/**
+ * `pinned`: the digest the tag must still name (appImageDigest). Compared by what the hosts run, the
+ * linux/arm64 image's config digest under each reference: the library's own manifest digests are
+ * computed from re-serialized JSON, which need not be the bytes the registry hashed.
+ * `protocol: "http:"` only for a registry on loopback in the tests.
+ */
+export async function readImage(ref: ImageRef, credentials: { username?: string; password?: string }, protocol?: "http:", pinned?: string): Promise<RegistryAnswer> {
     const name = imageName(ref);
     // OCI manifests and indexes too: what buildx pushes (the library asks for Docker's types only by default).
     const acceptManifest = [
@@ -46,6 +51,16 @@ export async function readImage(ref: ImageRef, credentials: { username?: string;
     const options = { ...(protocol ? { protocol } : {}), acceptManifest, timeout: 30_000 };
     try {
         const manifest = await getManifest(ref.server, ref.repository, ref.tag, credentials.username, credentials.password, options, PLATFORM);
+        if (pinned !== undefined) {
+            const reviewed = await getManifest(ref.server, ref.repository, pinned, credentials.username, credentials.password, options, PLATFORM).catch((err: { statusCode?: number }) => {
+                if (err.statusCode === 404) return undefined;
+                throw err;
+            });
+            if (reviewed === undefined) return { problem: `appImageDigest ${pinned} is not in ${ref.server}/${ref.repository}: the reviewed image is gone; push it again or review a new digest` };
+            if (reviewed.config.digest !== manifest.config.digest) {
+                return { problem: `names another image than appImageDigest ${pinned} (linux/arm64 config ${manifest.config.digest}, reviewed ${reviewed.config.digest}): the tag moved since review; refusing it before any host is touched` };
+            }
+        }
         const config = (await getImageConfig(ref.server, ref.repository, manifest.config.digest, credentials.username, credentials.password, options)) as OciConfig;
         if (config.architecture !== undefined && config.architecture !== PLATFORM.architecture) {
             return { problem: `is a ${config.architecture} image; the hosts are ARM64 (Hetzner cax): build it for linux/arm64` };

@@ -96,14 +96,17 @@ export function buildLitestream(host: RehearsalHost, caPem: string): void {
     host.addDigestReference(LITESTREAM_IMAGE, tag);
 }
 
-/** The app at `version`, pushed to the host's registry under `repository` (<registry>/<image>). */
-export function buildApp(host: RehearsalHost, repository: string, version: string, healthy: boolean): void {
+/**
+ * The app at `version`, pushed to the host's registry under `repository` (<registry>/<image>);
+ * `build` tells two builds of one version apart (another image under the same tag).
+ */
+export function buildApp(host: RehearsalHost, repository: string, version: string, healthy: boolean, build = "first"): void {
     const tag = `${repository}:${version}`;
     const dockerfile = [
         "FROM scratch",
         "COPY . /",
         "ENV PATH=/usr/local/bin:/usr/bin:/bin",
-        `ENV APP_VERSION=${version} APP_HEALTHY=${healthy ? "yes" : "no"}`,
+        `ENV APP_VERSION=${version} APP_HEALTHY=${healthy ? "yes" : "no"} APP_BUILD=${build}`,
         // Kamal refuses an image without its service label.
         "LABEL service=shop",
         "WORKDIR /rails",
