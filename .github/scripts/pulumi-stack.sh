@@ -4,8 +4,8 @@
 # Usage: pulumi-stack.sh preview|up <stack>     (from the project's root)
 # APP_COMMIT (optional): the app commit to deploy, 40 lowercase hex; becomes appVersion (the image
 #   tag Kamal builds or pulls).
-# APP_DIGEST (optional): sha256:<64 hex>; becomes appImageDigest, the digest production must find
-#   under that tag (used once that key exists: until then the program refuses it as unknown).
+# APP_DIGEST (optional; required for production with APP_COMMIT): sha256:<64 hex>; becomes
+#   appImageDigest, the digest production must find under that tag (staging's deploy prints it).
 set -euo pipefail
 
 action="${1:?usage: pulumi-stack.sh preview|up <stack>}"
@@ -17,6 +17,10 @@ if [ -n "${APP_COMMIT:-}" ]; then
         exit 2
     }
     args+=(--config "rails-stack:appVersion=$APP_COMMIT")
+fi
+if [ "$stack" = production ] && [ -n "${APP_COMMIT:-}" ] && [ -z "${APP_DIGEST:-}" ]; then
+    echo "pulumi-stack: production deploys commit $APP_COMMIT only with its image digest (APP_DIGEST, sha256:<64 hex>): the one staging's deploy printed as \"image: ... is sha256:...\"" >&2
+    exit 2
 fi
 if [ -n "${APP_DIGEST:-}" ]; then
     [[ "$APP_DIGEST" =~ ^sha256:[0-9a-f]{64}$ ]] || {
