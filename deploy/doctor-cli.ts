@@ -82,7 +82,7 @@ function kamalOf(appDir: string, given?: string): Deployment["kamal"] {
 /** The user's form: expectations rendered from the stack's config, as the offline plan reads it. */
 async function fromStack(stack: string, appDirFlag: string | undefined, io: DoctorIo): Promise<Target> {
     // Loaded here only: they pull in Pulumi, which the deploy step's form does without.
-    const [{ stackConfigFromFiles }, { readCheckoutCommit, resolveAppVersion }] = await Promise.all([import("../plan/run"), import("../lib/app-checkout")]);
+    const [{ stackConfigFromFiles }, { readCheckoutCommit, resolveAppVersion }] = await Promise.all([import("../plan/stack-config"), import("../lib/app-checkout")]);
     const source = stackConfigFromFiles(PROJECT_ROOT, stack);
     const parsed = parseConfig(source, stack);
     if (!parsed.ok) {

@@ -7,7 +7,7 @@ import * as path from "path";
 import { checkCapacity } from "../components/capacity";
 import { parseConfig } from "../config/parse";
 import { parseArgs } from "./args";
-import { readStackConfig } from "./run";
+import { readStackConfig } from "./stack-config";
 
 const USAGE = "usage: npm run capacity -- --stack <production|staging|pr-N> --set hcloudToken=<token> [--set key=value ...]";
 const ROOT = path.resolve(__dirname, "..", "..");
