@@ -146,7 +146,7 @@ export async function main(argv: readonly string[], io: { stdout(text: string): 
     const revoked = argv.flatMap((a, i) => (argv[i - 1] === "--revoke" ? [a] : []));
     if (stacks.length !== 1 || argv.length !== 2 + 2 * revoked.length) return fail(`expected --stack <name> and any --revoke <id>\n${USAGE}`, 2);
     const [stack] = stacks;
-    const { stackConfigFromFiles } = await import("../plan/run");
+    const { stackConfigFromFiles } = await import("../plan/stack-config");
     // The project as npm run sees it (its cwd): the stack file read here is the one pulumi writes.
     const source = stackConfigFromFiles(process.cwd(), stack);
     const parsed = parseConfig(source, stack);

@@ -1,13 +1,18 @@
-// `npm run doctor -- --stack <name> [--app-dir <dir>]`, and the deploy step's
+// `npm run doctor -- --stack <name> [--app-dir <dir>] [--set key=value ...]`, and the deploy step's
 // `node launch.js deploy/doctor-cli --app-dir <dir> --rails-env <env> --litestream <file>`, to which the
 // step adds what it will run: `--kamal-config <set>/deploy.yml --version <v> --build <true|false>
-// --kamal <exe> [--image-digest <sha256:...>]`. Checks the app (deploy/doctor/) and prints every problem at once.
+// --kamal <exe> [--image-digest <sha256:...>]`. Checks the app (deploy/doctor/) and prints every
+// problem at once. With --stack and the stack's Hetzner token (--set hcloudToken=... or
+// HCLOUD_TOKEN), also the capacity check of `pulumi preview` (plan/capacity-report.ts): one more
+// line after the app's.
 // Exit 0 ready, 1 problems, 2 unusable.
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
 import { parseConfig } from "../config/parse";
 import { PROJECT_ROOT } from "../lib/project";
+import { parseSetting } from "../plan/args";
+import type { CapacityOutcome } from "../plan/capacity-report";
 import { ACTIVE_STORAGE_SERVICE } from "../renderers/active-storage";
 import { KAMAL_SECRET_ENV } from "../renderers/kamal";
 import { litestreamInput, renderLitestream } from "../renderers/litestream";
@@ -18,7 +23,7 @@ import { imageName, ImageRef, readImage } from "./doctor/registry";
 import { DoctorProblem, formatProblem } from "./doctor/report";
 
 const USAGE = [
-    "usage: npm run doctor -- --stack <production|staging|pr-N> [--app-dir <dir>]",
+    "usage: npm run doctor -- --stack <production|staging|pr-N> [--app-dir <dir>] [--set key=value ...]",
     "       node launch.js deploy/doctor-cli --app-dir <dir> --rails-env <env> --litestream <file>",
 ].join("\n");
 
@@ -40,7 +45,10 @@ const FLAGS = {
     "--image-digest": "imageDigest",
 } as const;
 type Flag = keyof typeof FLAGS;
-type Values = Partial<Record<(typeof FLAGS)[Flag], string>>;
+type Values = Partial<Record<(typeof FLAGS)[Flag], string>> & {
+    /** `--set key=value`: the stack's config for this run, as `npm run plan` takes it. */
+    readonly overrides?: Readonly<Record<string, string>>;
+};
 
 /** What will run: the version and how it is built, the image it becomes, and the Kamal that deploys it. */
 interface Deployment {
@@ -53,23 +61,36 @@ interface Deployment {
     readonly kamal: { readonly path: string; readonly shown: string };
 }
 
-/** What to check and against what; exit code 2 once the reason is printed. */
-type Target = { appDir: string; expect: DoctorExpectations; deployment?: Deployment } | number;
+/**
+ * What to check and against what, and the capacity check when it was asked for (under way while
+ * the app is checked); exit code 2 once the reason is printed.
+ */
+type Target = { appDir: string; expect: DoctorExpectations; deployment?: Deployment; capacity?: Promise<CapacityOutcome> } | number;
 
 function parseArgs(argv: readonly string[]): Values | string {
-    const values: Values = {};
+    const values: Partial<Record<(typeof FLAGS)[Flag], string>> = {};
+    const overrides: Record<string, string> = {};
     for (let i = 0; i < argv.length; i += 2) {
         const [flag, value] = [argv[i], argv[i + 1]];
-        if (!Object.hasOwn(FLAGS, flag)) return `unknown argument ${flag}`;
+        if (flag !== "--set" && !Object.hasOwn(FLAGS, flag)) return `unknown argument ${flag}`;
         if (value === undefined || value.startsWith("--")) return `${flag}: missing value`;
-        values[FLAGS[flag as Flag]] = value;
+        if (flag !== "--set") {
+            values[FLAGS[flag as Flag]] = value;
+            continue;
+        }
+        const setting = parseSetting(value);
+        if (typeof setting === "string") return setting;
+        overrides[setting[0]] = setting[1];
     }
     const { stack, appDir, railsEnv, litestream, kamalConfig, version, build, kamal, imageDigest } = values;
     const deployFlags = [kamalConfig, version, build, kamal];
     if (stack !== undefined) {
         if (railsEnv !== undefined || litestream !== undefined) return "--stack takes RAILS_ENV and Litestream from the stack: drop --rails-env and --litestream";
-        return [...deployFlags, imageDigest].every((v) => v === undefined) ? values : "--stack takes the version, the image and Kamal from the stack: drop --kamal-config, --version, --build, --kamal and --image-digest";
+        return [...deployFlags, imageDigest].every((v) => v === undefined)
+            ? { ...values, overrides }
+            : "--stack takes the version, the image and Kamal from the stack: drop --kamal-config, --version, --build, --kamal and --image-digest";
     }
+    if (Object.keys(overrides).length > 0) return "--set sets a stack's config: give --stack";
     if (appDir === undefined || railsEnv === undefined || litestream === undefined) return "give --stack, or --app-dir, --rails-env and --litestream together";
     if (deployFlags.some((v) => v !== undefined) && deployFlags.some((v) => v === undefined)) return "give --kamal-config, --version, --build and --kamal together";
     if (build !== undefined && build !== "true" && build !== "false") return `--build: expected true or false, got ${JSON.stringify(build)}`;
@@ -83,11 +104,18 @@ function kamalOf(appDir: string, given?: string): Deployment["kamal"] {
     return fromEnv ? { path: fromEnv, shown: fromEnv } : { path: path.join(appDir, "bin", "kamal"), shown: "bin/kamal" };
 }
 
-/** The user's form: expectations rendered from the stack's config, as the offline plan reads it. */
-async function fromStack(stack: string, appDirFlag: string | undefined, io: DoctorIo): Promise<Target> {
-    // Loaded here only: they pull in Pulumi, which the deploy step's form does without.
-    const [{ stackConfigFromFiles }, { readCheckoutCommit, resolveAppVersion }] = await Promise.all([import("../plan/run"), import("../lib/app-checkout")]);
-    const source = stackConfigFromFiles(PROJECT_ROOT, stack);
+/**
+ * The user's form: expectations rendered from the stack's config, as the offline plan reads it;
+ * with the stack's Hetzner token, the capacity check starts too.
+ */
+async function fromStack(stack: string, appDirFlag: string | undefined, overrides: Readonly<Record<string, string>>, io: DoctorIo): Promise<Target> {
+    // Loaded here only: the deploy step's form does without them.
+    const [{ stackConfigFromFiles }, { readCheckoutCommit, resolveAppVersion }, { askCapacity, givenToken }] = await Promise.all([
+        import("../plan/stack-config"),
+        import("../lib/app-checkout"),
+        import("../plan/capacity-report"),
+    ]);
+    const source = stackConfigFromFiles(PROJECT_ROOT, stack, overrides);
     const parsed = parseConfig(source, stack);
     if (!parsed.ok) {
         io.stderr(`invalid stack config for ${stack} (${source.file}):\n${parsed.errors.map((e) => `  ${e}\n`).join("")}`);
@@ -111,7 +139,8 @@ async function fromStack(stack: string, appDirFlag: string | undefined, io: Doct
         image: { server: registry.server, repository: registry.image, tag: version.version, username: registry.username, service: settings.app },
         kamal: kamalOf(appDir),
     };
-    return { appDir, expect, deployment };
+    const token = givenToken(source);
+    return { appDir, expect, deployment, capacity: token === undefined ? undefined : askCapacity(settings, token) };
 }
 
 /** The deploy step's form: the stack's rendered litestream.yml and deploy.yml are already on disk. */
@@ -174,8 +203,18 @@ async function inspect(appDir: string, deployment: Deployment, io: DoctorIo): Pr
 }
 
 async function run(values: Values, io: DoctorIo): Promise<number> {
-    const target = values.stack !== undefined ? await fromStack(values.stack, values.appDir, io) : fromFlags(values, io);
+    const target = values.stack !== undefined ? await fromStack(values.stack, values.appDir, values.overrides ?? {}, io) : fromFlags(values, io);
     if (typeof target === "number") return target;
+    const code = await checkTarget(target, io);
+    if (!target.capacity) return code;
+    // After the app's lines, which stay as they are without the check.
+    const capacity = await target.capacity;
+    io.stdout(`${capacity.line}\n`);
+    return code === 0 && !capacity.ok ? 1 : code;
+}
+
+/** The app's checks and their lines; the exit code. */
+async function checkTarget(target: Exclude<Target, number>, io: DoctorIo): Promise<number> {
     const { appDir, deployment } = target;
     if (!fs.statSync(appDir, { throwIfNoEntry: false })?.isDirectory()) {
         io.stderr(`doctor: app directory ${appDir} does not exist\n`);

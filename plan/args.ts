@@ -1,5 +1,5 @@
 // The command-line arguments of the plan's CLIs (npm run plan, npm run capacity): --stack, and the
-// flags each takes of --out and --set key=value.
+// flags each takes of --out and --set key=value. The doctor takes --set the same way.
 import { stackKind } from "../config/parse";
 
 export type Flag = "--stack" | "--out" | "--set";
@@ -8,6 +8,14 @@ export interface Args {
     readonly stack: string;
     readonly out?: string;
     readonly overrides: Readonly<Record<string, string>>;
+}
+
+/** A --set value as [key, value], or the one line that says what is wrong with it. */
+export function parseSetting(value: string): readonly [string, string] | string {
+    const split = value.indexOf("=");
+    if (split < 0) return `--set ${value}: missing '=value' (write --set ${value}=value)`;
+    if (split === 0) return `--set ${value}: missing key (write --set key${value})`;
+    return [value.slice(0, split), value.slice(split + 1)];
 }
 
 /** The arguments, or the one line that says what is wrong with them (the stack name's rule included). */
@@ -31,10 +39,9 @@ export function parseArgs(argv: readonly string[], flags: readonly Flag[]): Args
         if (flag === "--stack") stack = value;
         else if (flag === "--out") out = value;
         else {
-            const split = value.indexOf("=");
-            if (split < 0) return `--set ${value}: missing '=value' (write --set ${value}=value)`;
-            if (split === 0) return `--set ${value}: missing key (write --set key${value})`;
-            overrides[value.slice(0, split)] = value.slice(split + 1);
+            const setting = parseSetting(value);
+            if (typeof setting === "string") return setting;
+            overrides[setting[0]] = setting[1];
         }
     }
     if (!stack) return "--stack is required";

@@ -8,7 +8,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { CriticalPath, INVOKE_SECONDS, measureCriticalPath, MODEL_SECONDS } from "./critical-path";
-import { stackConfigFromFiles } from "./run";
+import { stackConfigFromFiles } from "./stack-config";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
@@ -38,8 +38,12 @@ const median = (values: number[]): number => [...values].sort((a, b) => a - b)[M
 const modelTimes = (): string =>
     [...Object.entries(MODEL_SECONDS).filter(([, seconds]) => seconds > 0).map(([type, seconds]) => `${type.slice(type.lastIndexOf(":") + 1)} ${seconds}`), `invoke ${INVOKE_SECONDS}`].join(", ");
 
+/** The load averages over 1, 5 and 15 minutes, as uptime prints them. */
+const load = (): string => os.loadavg().map((l) => l.toFixed(2)).join(" ");
+
 async function main(): Promise<void> {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "bench-"));
+    const loadBefore = load();
     try {
         timed([path.join(ROOT, "launch.js")]); // build once, outside the measurements
         // Floor and plans interleaved, run by run, so a machine that gets busier or quieter during
@@ -61,6 +65,7 @@ async function main(): Promise<void> {
                 planRuns.get(stack)!.npm.push(viaNpm(["run", "--silent", "plan", "--", ...planArgs(stack)]).ms);
             }
         }
+        const loadAfter = load();
         const floor = { node: median(floorRuns.node), npm: median(floorRuns.npm) };
         const rows = STACKS.map((stack) => {
             const runs = planRuns.get(stack)!;
@@ -75,7 +80,7 @@ async function main(): Promise<void> {
             paths.push({ stack, path: [...measured].sort((a, b) => a.measured - b.measured)[Math.floor(RUNS / 2)] });
         }
         const lines = [
-            `node ${process.version}, ${os.cpus().length} CPUs, median of ${RUNS} runs, floor and plans interleaved`,
+            `node ${process.version}, ${os.cpus().length} CPUs, median of ${RUNS} runs, floor and plans interleaved; load average (1, 5, 15 min) ${loadBefore} before, ${loadAfter} after`,
             `floor: require the five Pulumi SDKs: ${floor.node.toFixed(0)} ms with node, ${floor.npm.toFixed(0)} ms through npm run (bench-floor)`,
             "| stack | node: wall ms (start to plan.json) | x floor | npm run plan: wall ms | x floor | resources | invokes |",
             "|---|---:|---:|---:|---:|---:|---:|",

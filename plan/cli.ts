@@ -1,11 +1,13 @@
 // `npm run plan -- --stack <name> [--out <dir>] [--set key=value ...]`: the offline plan.
+// Arguments and the stack file are checked before the Pulumi SDK is loaded (plan/run.ts), so a
+// mistake costs no SDK load; what only some runs need (live prices, production's warning) is
+// loaded by those runs only.
 import * as path from "path";
-import { sharedCloudflareWarning } from "../config/credential-layout";
-import { costSummary, StackCost } from "../pricing/cost";
-import { PlanPrices, pricesFor } from "../pricing/live";
+import { costSummary, PlanPrices, StackCost, tablePlanPrices } from "../pricing/cost";
 import { parseArgs } from "./args";
 import { costJson, planCost } from "./cost";
-import { PlanResult, readStackConfig, runPlan } from "./run";
+import type { PlanResult } from "./run";
+import { readStackConfig } from "./stack-config";
 import { writePlan } from "./write";
 
 const USAGE = "usage: npm run plan -- --stack <production|staging|pr-N> [--out <dir>] [--set key=value ...]";
@@ -47,6 +49,7 @@ async function main(): Promise<number> {
         return 2;
     }
     const source = read.source;
+    const { runPlan } = await import("./run");
     const result = await runPlan(args.stack, source);
     if (!result.ok) {
         process.stderr.write(`invalid stack config for ${args.stack} (${source.file}):\n${result.errors.map((e) => `  ${e}\n`).join("")}`);
@@ -55,13 +58,15 @@ async function main(): Promise<number> {
     const dir = path.resolve(args.out ?? path.join(ROOT, "out", args.stack));
     // A token given for this run (--set) is real; one from the stack file is a placeholder.
     const token = source.placeholders.includes("hcloudToken") ? undefined : source.values.hcloudToken;
-    const prices = await pricesFor(token);
+    const prices = token === undefined ? tablePlanPrices() : await (await import("../pricing/live")).pricesFor(token);
     const cost = planCost(result, prices.prices);
     writePlan(result, dir, { "cost.json": costJson(cost) });
     process.stdout.write(summary(result, prices, cost, dir));
-    const staging = args.stack === "production" ? readStackConfig(ROOT, "staging", {}) : undefined;
-    const shared = staging?.ok ? sharedCloudflareWarning(source, staging.source) : undefined;
-    if (shared) process.stderr.write(`warning: ${shared}\n`);
+    if (args.stack === "production") {
+        const staging = readStackConfig(ROOT, "staging", {});
+        const shared = staging.ok ? (await import("../config/credential-layout")).sharedCloudflareWarning(source, staging.source) : undefined;
+        if (shared) process.stderr.write(`warning: ${shared}\n`);
+    }
     return 0;
 }
 

@@ -1,7 +1,7 @@
 // The offline plan's cost: the plan's facts priced (pricing/cost.ts), and cost.json as written.
 import { factsFromPlan, PriceSet, stackCost, StackCost } from "../pricing/cost";
 import type { PlanResult } from "./run";
-import { stableJson } from "./run";
+import { stableJson } from "./write";
 
 export const LITESTREAM_ARTIFACT = "storage/litestream.yml";
 

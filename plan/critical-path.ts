@@ -4,7 +4,8 @@
 // the graph under test; measured / ideal above 1 is waiting for something it does not need.
 import type * as pulumi from "@pulumi/pulumi";
 import { SERVER_TYPES_INVOKE, SERVERS_INVOKE, TUNNEL_TOKEN_INVOKE, TYPE } from "./resource-types";
-import { runPlan, StackConfigSource } from "./run";
+import { runPlan } from "./run";
+import type { StackConfigSource } from "./stack-config";
 
 /** Typical create times in seconds (Hetzner server boot to `running`, API round trips otherwise). */
 export const MODEL_SECONDS: Readonly<Record<string, number>> = {

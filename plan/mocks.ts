@@ -20,8 +20,8 @@ export interface RecordedInvoke {
 
 const digest = (...parts: string[]): string => createHash("sha256").update(parts.join("\0")).digest("hex");
 
-/** A stable number from a name: hcloud ids are numeric. */
-const numericId = (type: string, name: string): string => String(1_000_000 + (parseInt(digest(type, name).slice(0, 8), 16) % 9_000_000));
+/** A stable number from a resource's digest: hcloud ids are numeric. */
+const numericId = (hex: string): string => String(1_000_000 + (parseInt(hex.slice(0, 8), 16) % 9_000_000));
 
 const uuid = (hex: string): string => `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 
@@ -31,7 +31,7 @@ export const mockSecret = (kind: string, name: string): string => `MOCK-SECRET-$
 function mockState(type: string, name: string, inputs: Record<string, unknown>): { id: string; state: Record<string, unknown> } {
     const hex = digest(type, name);
     if (type.startsWith("hcloud:")) {
-        const id = numericId(type, name);
+        const id = numericId(hex);
         const octet = (parseInt(hex.slice(8, 10), 16) % 250) + 1;
         const extra =
             type === TYPE.server

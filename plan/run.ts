@@ -1,38 +1,25 @@
 // Evaluates the whole program under Pulumi's mocks with a stack's config file: the offline plan.
-import { createHash } from "crypto";
-import * as fs from "fs";
-import * as os from "os";
-import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { KEY_NAMES, KEYS, KeyName, KeySpec, PROJECT } from "../config/keys";
+import { PROJECT } from "../config/keys";
 import { loadConfig } from "../config/load";
-import { parseConfig, stackKind } from "../config/parse";
-import { credentialKeysOf } from "../config/parse-storage";
+import { parseConfig } from "../config/parse";
 import type { Settings } from "../config/settings";
-import { ForeignValue, isUnset, RawConfig } from "../config/raw";
+import type { RawConfig } from "../config/raw";
 import { CommitReader, readCheckoutCommit } from "../lib/app-checkout";
-import { readProjectDefaults, readStackFile, YamlRead } from "../lib/stack-file";
 import { createStack, StackResult } from "../program";
 import { EngineRegistration, failingOnProgramError, recordRegistrations, waitForRPCs } from "./engine";
 import { recordingMocks, RecordedInvoke, RecordedResource } from "./mocks";
+import type { StackConfigSource } from "./stack-config";
 
 export { getMonitor, waitForRPCs } from "./engine";
 export type { EngineRegistration } from "./engine";
+export { readStackConfig, stackConfigFromFiles } from "./stack-config";
+export type { StackConfigRead, StackConfigSource } from "./stack-config";
+export { stableJson } from "./write";
 
 /** Marker Pulumi puts on secret values it hands to mocks. */
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
 export const SECRET_MASK = "[secret]";
-
-export interface StackConfigSource extends RawConfig {
-    /** The stack file the values came from. */
-    readonly file: string;
-    readonly otherNamespaces: Readonly<Record<string, ForeignValue>>;
-    /** Keys whose values are placeholders (encrypted, or declared secrets the file lacks). */
-    readonly placeholders: readonly string[];
-}
-
-/** A stack's config, or one line per problem that stops the CLI before the program runs. */
-export type StackConfigRead = { readonly ok: true; readonly source: StackConfigSource } | { readonly ok: false; readonly errors: readonly string[] };
 
 /** The resource options that decide what a change or a destroy may do, as the program set them. */
 export interface RecordedOptions {
@@ -96,120 +83,6 @@ export const maskSecrets = (value: unknown): unknown => mapSecrets(value, () => 
 
 /** Deep copy with every secret replaced by its value. */
 export const revealSecrets = (value: unknown): unknown => mapSecrets(value, (secret) => revealSecrets(secret.value));
-
-/** JSON with object keys sorted, so equal content gives equal bytes. */
-export function stableJson(value: unknown): string {
-    const sort = (v: unknown): unknown =>
-        Array.isArray(v)
-            ? v.map(sort)
-            : v && typeof v === "object"
-              ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, sort((v as Record<string, unknown>)[k])]))
-              : v;
-    return `${JSON.stringify(sort(value), null, 2)}\n`;
-}
-
-/**
- * Pulumi.yaml's defaults, parsed once per content and reader: its 6 KB of YAML cost the plan about
- * as much as the rest of its config reading (the `yaml` parser's first use), and change only with
- * config/keys.ts. Kept in the temp directory under the SHA-256 of the file and of the code that
- * reads it; a problem in the file is never cached.
- */
-function projectDefaults(text: string): YamlRead<Record<string, string>> {
-    const reader = [require.resolve("../lib/stack-file"), require.resolve("../config/raw")].map((f) => fs.readFileSync(f, "utf8"));
-    const digest = createHash("sha256").update([text, ...reader].join("\0")).digest("hex");
-    const cache = path.join(os.tmpdir(), `rails-stack-pulumi-defaults-${digest}.json`);
-    try {
-        return { ok: true, value: JSON.parse(fs.readFileSync(cache, "utf8")) as Record<string, string> };
-    } catch {
-        const read = readProjectDefaults(text, "Pulumi.yaml");
-        if (read.ok) {
-            // Written whole, then renamed: a concurrent plan reads the old file or the new one.
-            const partial = `${cache}.${process.pid}`;
-            fs.writeFileSync(partial, JSON.stringify(read.value));
-            fs.renameSync(partial, cache);
-        }
-        return read;
-    }
-}
-
-/**
- * Config as `pulumi` would pass it for the stack: Pulumi.yaml defaults, then Pulumi.<stack>.yaml
- * (staging's for a pr-<n> stack without a file of its own), then `overrides` (`key` or
- * `<namespace>:key` → value). Encrypted values and declared secrets the file lacks become
- * placeholders. The stack name is checked before any file is looked for.
- */
-export function readStackConfig(rootDir: string, stack: string, overrides: Readonly<Record<string, string>> = {}): StackConfigRead {
-    const kind = stackKind(stack);
-    if ("error" in kind) return { ok: false, errors: [kind.error] };
-    const own = `Pulumi.${stack}.yaml`;
-    // A review stack has no file of its own unless someone made one: it runs on staging's config.
-    const file = kind.kind === "review" && !fs.existsSync(path.join(rootDir, own)) ? "Pulumi.staging.yaml" : own;
-    const note = file === own ? "" : ` (${stack} reads staging's file)`;
-    const filePath = path.join(rootDir, file);
-    if (!fs.existsSync(filePath)) {
-        const init = file === own ? stack : "staging";
-        return { ok: false, errors: [`${file}: no such stack file in ${rootDir}; create it with: pulumi stack init ${init}${note}`] };
-    }
-
-    const defaults = projectDefaults(fs.readFileSync(path.join(rootDir, "Pulumi.yaml"), "utf8"));
-    if (!defaults.ok) return defaults;
-    const entries = readStackFile(fs.readFileSync(filePath, "utf8"), file, note);
-    if (!entries.ok) return entries;
-
-    const values: Record<string, string> = { ...defaults.value };
-    const secretKeys = new Set<string>();
-    const placeholders = new Set<string>();
-    const otherNamespaces: Record<string, ForeignValue> = {};
-    for (const entry of entries.value) {
-        if (entry.namespace !== PROJECT) {
-            otherNamespaces[`${entry.namespace}:${entry.key}`] = { value: entry.value, secret: entry.encrypted };
-        } else if (entry.encrypted) {
-            values[entry.key] = `placeholder-${entry.key}`;
-            secretKeys.add(entry.key);
-            placeholders.add(entry.key);
-        } else {
-            values[entry.key] = entry.value;
-        }
-    }
-    for (const [name, value] of Object.entries(overrides)) {
-        const colon = name.indexOf(":");
-        if (colon >= 0 && name.slice(0, colon) !== PROJECT) {
-            otherNamespaces[name] = { value, secret: false };
-            continue;
-        }
-        const key = name.slice(colon + 1);
-        values[key] = value;
-        placeholders.delete(key);
-        // A one-off value for this run, kept secret when the key is one (nothing is stored).
-        if (key in KEYS && (KEYS[key as KeyName] as KeySpec).secret) secretKeys.add(key);
-        else secretKeys.delete(key);
-    }
-    const declaredSecrets = KEY_NAMES.filter((k) => (KEYS[k] as KeySpec).secret);
-    const tailscaleCredentials: KeyName[] = ["tailscaleApiKey", "tailscaleOauthClientId", "tailscaleOauthClientSecret"];
-    const hasTailscaleCredential = tailscaleCredentials.some((key) => !isUnset(key, values[key]));
-    // The R2 key pairs this kind of stack deploys with (npm run r2-credentials sets them, never the plan).
-    const r2Keys = new Set<string>(Object.values(credentialKeysOf(kind.kind)).flatMap((pair) => [pair.accessKeyId, pair.secretAccessKey]));
-    for (const key of declaredSecrets) {
-        // Set, even blank (a required key's blank value is the user's, for the parser to report).
-        if (!isUnset(key, values[key])) continue;
-        // The tailnet takes an API key or an OAuth client; stand in an API key when neither is set.
-        // The push credential only where Kamal builds (buildImage true, the default).
-        const wanted =
-            (KEYS[key] as KeySpec).required || (key === "tailscaleApiKey" && !hasTailscaleCredential) || r2Keys.has(key) || (key === "registryPushPassword" && values.buildImage !== "false");
-        if (!wanted) continue;
-        values[key] = `placeholder-${key}`;
-        secretKeys.add(key);
-        placeholders.add(key);
-    }
-    return { ok: true, source: { file, values, secretKeys, otherNamespaces, placeholders: [...placeholders].sort() } };
-}
-
-/** readStackConfig for callers that cannot go on without the config: its problems become one Error. */
-export function stackConfigFromFiles(rootDir: string, stack: string, overrides: Readonly<Record<string, string>> = {}): StackConfigSource {
-    const read = readStackConfig(rootDir, stack, overrides);
-    if (!read.ok) throw new Error(read.errors.join("\n"));
-    return read.source;
-}
 
 /** Points Pulumi's runtime at mocks for `stack`, with the source's config as the CLI would pass it. */
 export async function useMockedStack(stack: string, source: RawConfig, mocks: pulumi.runtime.Mocks): Promise<void> {

@@ -1,6 +1,17 @@
 import * as fs from "fs";
 import * as path from "path";
-import { PlanResult, stableJson } from "./run";
+import type { PlanResult } from "./run";
+
+/** JSON with object keys sorted, so equal content gives equal bytes. */
+export function stableJson(value: unknown): string {
+    const sort = (v: unknown): unknown =>
+        Array.isArray(v)
+            ? v.map(sort)
+            : v && typeof v === "object"
+              ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, sort((v as Record<string, unknown>)[k])]))
+              : v;
+    return `${JSON.stringify(sort(value), null, 2)}\n`;
+}
 
 /** Refuses to clear a directory that is not a previous plan output. */
 function prepareOutDir(dir: string): void {

@@ -59,6 +59,18 @@ export function tablePrices(): PriceSet {
     };
 }
 
+export interface PlanPrices {
+    readonly prices: PriceSet;
+    /** Lines for the plan's summary: which source, and why not the API when it was asked. */
+    readonly report: readonly string[];
+}
+
+/** The table's prices for a plan without a Hetzner token (with one: pricing/live.ts pricesFor). */
+export const tablePlanPrices = (): PlanPrices => ({
+    prices: tablePrices(),
+    report: ["  prices: pricing/table.ts (no Hetzner token: give one with --set hcloudToken=... for live prices)"],
+});
+
 /** What the bill depends on, as the plan shows it. */
 export interface StackFacts {
     readonly stack: string;

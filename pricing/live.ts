@@ -1,6 +1,7 @@
 // Live Hetzner prices: the price table with its Hetzner items replaced by what GET /pricing says
-// for the project of the stack's token, and the table entries that no longer match.
-import { HOURS_TO_MONTHLY_CAP, PriceSet, Rate, tablePrices } from "./cost";
+// for the project of the stack's token, and the table entries that no longer match. Loaded only
+// when a plan has a real token (plan/cli.ts).
+import { HOURS_TO_MONTHLY_CAP, PlanPrices, PriceSet, Rate, tablePrices } from "./cost";
 import { ApiLocationPrice, ApiPricing, fetchPricing, hetznerEndpoint } from "../lib/hcloud-api";
 import { PRICE_TABLE } from "./table";
 
@@ -52,15 +53,8 @@ export function livePriceSet(pricing: ApiPricing, table: PriceSet = tablePrices(
     return { prices, tableOutOfDate: outOfDate };
 }
 
-export interface PlanPrices {
-    readonly prices: PriceSet;
-    /** Lines for the plan's summary: which source, and why not the API when it was asked. */
-    readonly report: readonly string[];
-}
-
-/** Live prices when a real token is at hand, else the table; a failing API falls back to the table, saying why. */
-export async function pricesFor(token: string | undefined, endpoint = hetznerEndpoint()): Promise<PlanPrices> {
-    if (token === undefined) return { prices: tablePrices(), report: ["  prices: pricing/table.ts (no Hetzner token: give one with --set hcloudToken=... for live prices)"] };
+/** Live prices with the stack's real token; a failing API falls back to the table, saying why. */
+export async function pricesFor(token: string, endpoint = hetznerEndpoint()): Promise<PlanPrices> {
     try {
         const live = livePriceSet(await fetchPricing(token, endpoint));
         return {

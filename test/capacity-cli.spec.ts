@@ -12,9 +12,10 @@ import { ROOT } from "./support";
 const TOKEN = "fake-capacity-token-51ab";
 const STAGING_LABELS = { app: "shop", stack: "staging", "managed-by": "rails-stack" };
 
-function capacity(args: string[], endpoint: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
+function capacity(args: string[], endpoint: string, env: NodeJS.ProcessEnv = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
     return new Promise((resolve) => {
-        const child = spawn(process.execPath, [path.join(ROOT, "launch.js"), "plan/capacity-cli", ...args], { cwd: ROOT, env: { ...process.env, HCLOUD_ENDPOINT: endpoint } });
+        const { HCLOUD_TOKEN: _ambient, ...inherited } = process.env;
+        const child = spawn(process.execPath, [path.join(ROOT, "launch.js"), "plan/capacity-cli", ...args], { cwd: ROOT, env: { ...inherited, HCLOUD_ENDPOINT: endpoint, ...env } });
         let stdout = "";
         let stderr = "";
         child.stdout.on("data", (d) => (stdout += d));
@@ -75,9 +76,14 @@ describe("npm run capacity", () => {
         assert.deepStrictEqual([refused.status, refused.stderr], [1, "capacity check failed: hcloudToken was refused by Hetzner's API (401 unauthorized: unable to authenticate)\n"]);
         const missing = await capacity(["--stack", "staging"], api.endpoint);
         assert.strictEqual(missing.status, 2);
-        assert.match(missing.stderr, /^rails-stack:hcloudToken: needed to ask Hetzner; give it for this run: --set hcloudToken="\$\(pulumi config get hcloudToken --stack staging\)"\n/);
+        assert.match(missing.stderr, /^rails-stack:hcloudToken: needed to ask Hetzner; give it for this run: --set hcloudToken="\$\(pulumi config get hcloudToken --stack staging\)", or HCLOUD_TOKEN\n/);
+        // The token in the environment, as the hcloud CLI reads it; --set wins over it.
+        const fromEnv = await capacity(["--stack", "staging"], api.endpoint, { HCLOUD_TOKEN: TOKEN });
+        assert.deepStrictEqual([fromEnv.status, fromEnv.stderr], [0, ""]);
+        const setWins = await capacity(["--stack", "staging", "--set", "hcloudToken=not-the-token"], api.endpoint, { HCLOUD_TOKEN: TOKEN });
+        assert.strictEqual(setWins.status, 1);
         const bad = await capacity(["--stack", "staging", "--out", "x"], api.endpoint);
         assert.deepStrictEqual([bad.status, bad.stderr.split("\n")[0]], [2, "unknown flag --out"]);
-        assert.ok(![refused, missing, bad].some((r) => `${r.stdout}${r.stderr}`.includes("not-the-token")), "the token was printed");
+        assert.ok(![refused, missing, bad, fromEnv, setWins].some((r) => /not-the-token|fake-capacity-token/.test(`${r.stdout}${r.stderr}`)), "the token was printed");
     });
 });

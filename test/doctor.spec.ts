@@ -353,7 +353,7 @@ describe("doctor: the command", () => {
         it(`prints usage and exits 2 for ${argv.join(" ")}`, async () => {
             const result = await run(argv);
             assert.deepStrictEqual([result.code, result.stdout], [2, ""]);
-            assert.match(result.stderr, /^doctor: .+\nusage: npm run doctor -- --stack <production\|staging\|pr-N> \[--app-dir <dir>\]\n {7}node launch\.js deploy\/doctor-cli --app-dir <dir> --rails-env <env> --litestream <file>\n$/);
+            assert.match(result.stderr, /^doctor: .+\nusage: npm run doctor -- --stack <production\|staging\|pr-N> \[--app-dir <dir>\] \[--set key=value \.\.\.\]\n {7}node launch\.js deploy\/doctor-cli --app-dir <dir> --rails-env <env> --litestream <file>\n$/);
         });
     }
 });

@@ -10,8 +10,11 @@ import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
 import { DEFAULT_HOST_TAGS } from "../config/parse";
-import { haveTool, ROOT } from "./support";
-import { Action, Job, loadWorkflow, Step, Workflow, WORKFLOWS } from "./workflow-runner";
+import { costJson, planCost } from "../plan/cost";
+import { writePlan } from "../plan/write";
+import { tablePrices } from "../pricing/cost";
+import { haveTool, planFor, ROOT } from "./support";
+import { Action, Context, interpolate, Job, loadWorkflow, Step, Workflow, WORKFLOWS } from "./workflow-runner";
 
 const GITHUB = path.join(ROOT, ".github");
 const SCRIPTS = path.join(GITHUB, "scripts");
@@ -81,6 +84,72 @@ const usesLines = (file: string): string[] => fs.readFileSync(file, "utf8").spli
 
 /** Rule: a remote action is pinned by full commit SHA with its release tag in a comment. */
 const unpinned = (line: string): boolean => !line.startsWith("./") && !/^[\w.-]+\/[\w.-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$/.test(line);
+
+/** A comment on the pull request, as the stand-in keeps it. */
+interface Comment {
+    id: number;
+    body: string;
+}
+
+/**
+ * The part of octokit that the preview comment's script uses, against one pull request, refusing
+ * what GitHub's REST API refuses (docs.github.com/rest/issues/comments: owner, repo and
+ * issue_number or comment_id are required; a body over 65536 characters is 422 "Body is too long
+ * (maximum is 65536 characters)", as danger/danger#424 and reg-viz/reg-actions#123 quote it; an
+ * unknown comment is 404).
+ */
+function githubStandIn(repository: string, pull: number, comments: Comment[]) {
+    const [owner, repo] = repository.split("/");
+    const check = (params: Record<string, unknown>, needs: string[]) => {
+        if (params.owner !== owner || params.repo !== repo) throw Object.assign(new Error("Not Found"), { status: 404 });
+        for (const name of needs) if (params[name] === undefined) throw Object.assign(new Error(`Parameter "${name}" is required`), { status: 400 });
+        if (typeof params.body === "string" && params.body.length > 65536) {
+            throw Object.assign(new Error('Validation Failed: {"resource":"IssueComment","code":"unprocessable","field":"data","message":"Body is too long (maximum is 65536 characters)"}'), { status: 422 });
+        }
+        if (params.issue_number !== undefined && params.issue_number !== pull) throw Object.assign(new Error("Not Found"), { status: 404 });
+    };
+    const listComments = async (params: Record<string, unknown>) => {
+        check(params, ["issue_number"]);
+        return { data: comments.map((c) => ({ ...c })) };
+    };
+    return {
+        paginate: async (route: typeof listComments, params: Record<string, unknown>) => (await route(params)).data,
+        rest: {
+            issues: {
+                listComments,
+                createComment: async (params: Record<string, unknown>) => {
+                    check(params, ["issue_number", "body"]);
+                    comments.push({ id: 1000 + comments.length, body: String(params.body) });
+                },
+                updateComment: async (params: Record<string, unknown>) => {
+                    check(params, ["comment_id", "body"]);
+                    const comment = comments.find((c) => c.id === params.comment_id);
+                    if (!comment) throw Object.assign(new Error("Not Found"), { status: 404 });
+                    comment.body = String(params.body);
+                },
+            },
+        },
+    };
+}
+
+/**
+ * Runs an actions/github-script step as the action does: the script is the body of an async
+ * function of github, context and the rest (actions/github-script src/async-function.ts
+ * callAsyncFunction), with the step's env in process.env meanwhile.
+ */
+async function githubScript(step: Step, env: Record<string, string>, args: Record<string, unknown>): Promise<void> {
+    const AsyncFunction = Object.getPrototypeOf(async () => undefined).constructor as new (...params: string[]) => (...values: unknown[]) => Promise<void>;
+    const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+    Object.assign(process.env, env);
+    try {
+        await new AsyncFunction(...Object.keys(args), String(step.with?.script))(...Object.values(args));
+    } finally {
+        for (const [k, v] of Object.entries(saved)) {
+            if (v === undefined) delete process.env[k];
+            else process.env[k] = v;
+        }
+    }
+}
 
 describe("delivery workflows", () => {
     it("are all valid for GitHub Actions (action-validator, a real workflow linter), the composite actions too", () => {
@@ -356,5 +425,88 @@ describe("delivery workflows", () => {
     it("scripts pass shellcheck", function () {
         if (!haveTool("shellcheck")) this.skip();
         execFileSync("shellcheck", fs.readdirSync(SCRIPTS).map((f) => path.join(SCRIPTS, f)));
+    });
+});
+
+describe("pull requests: the preview comment carries the offline plans' host impact and bill", () => {
+    const workflow = loadWorkflow("pull-request.yml");
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "pr-comment-"));
+    after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+    /** plan-compare's Markdown as the plan job's summary has it, and the job's output carrying it. */
+    let markdown = "";
+    let output = "";
+
+    it("the plan job writes plan-compare to its summary and hands it on as one base64 line", async function () {
+        this.timeout(180_000);
+        // Base and head planned as the job plans them; the head rescales staging.
+        for (const [tree, overrides] of [["base", {}], ["head", { webServerType: "cax21" }]] as const) {
+            for (const stack of ["staging", "production"]) {
+                const result = await planFor(stack, stack === "staging" ? overrides : {});
+                writePlan(result, path.join(tmp, "plans", tree, stack), { "cost.json": costJson(planCost(result, tablePrices())) });
+            }
+        }
+        // The pull request's checkout, built, where the step runs plan-compare.
+        fs.symlinkSync(ROOT, path.join(tmp, "head"));
+        const plan = workflow.jobs.plan;
+        const step = steps(plan).find((s) => s.id === "compare");
+        const files = { summary: path.join(tmp, "summary"), output: path.join(tmp, "output") };
+        const run = spawnSync("bash", ["-e", "-c", String(step?.run)], {
+            cwd: tmp,
+            encoding: "utf8",
+            env: { ...process.env, GITHUB_WORKSPACE: tmp, GITHUB_STEP_SUMMARY: files.summary, GITHUB_OUTPUT: files.output },
+        });
+        assert.strictEqual(run.status, 0, run.stderr);
+        markdown = fs.readFileSync(files.summary, "utf8");
+        assert.match(markdown, /^## What this change does to the hosts and the monthly bill\n/);
+        assert.match(markdown, /\n- \*\*shuts shop-staging-web-1 down to change its type\*\* \(cax11 → cax21\)/);
+        assert.match(markdown, /\| \*\*total\*\*, databases changing all month \| \d+\.\d\d \| \d+\.\d\d \| \+\d+\.\d\d \|/);
+        assert.match(markdown, /\*\*New order:\*\* this change turns the existing shop-staging-web-1 into a new order/);
+        assert.match(markdown, /\n### production\n\nNo change replaces, powers off, orders or deletes the host\.\n/);
+        // GitHub reads $GITHUB_OUTPUT as name=value lines (or name<<delimiter blocks).
+        const lines = fs.readFileSync(files.output, "utf8").split("\n").filter(Boolean);
+        assert.strictEqual(lines.length, 1);
+        assert.match(lines[0], /^markdown=[A-Za-z0-9+/]+=*$/);
+        output = String(interpolate(plan.outputs?.compare, { steps: { compare: { outputs: { markdown: lines[0].slice("markdown=".length) } } } }));
+        assert.strictEqual(Buffer.from(output, "base64").toString("utf8"), markdown);
+    });
+
+    it("the preview job waits for it (and runs when it failed), and its one comment shows the preview and the bill within GitHub's limit", async () => {
+        assert.ok(output, "the plan job's output (previous test)");
+        const preview = workflow.jobs.preview;
+        assert.strictEqual(preview.needs, "plan");
+        assert.strictEqual(preview.if, "${{ !cancelled() && github.event.pull_request.head.repo.full_name == github.repository }}");
+        const step = steps(preview).find((s) => s.uses?.startsWith("actions/github-script"));
+        assert.ok(step);
+        const comments: Comment[] = [{ id: 7, body: "a reviewer's comment" }];
+        const github = githubStandIn("acme/rails-stack", 42, comments);
+        await assert.rejects(github.rest.issues.createComment({ owner: "acme", repo: "rails-stack", issue_number: 42, body: "x".repeat(65537) }), /Body is too long/);
+        const comment = async (staging: string, plan: { result: string; outputs: Record<string, string> }): Promise<string> => {
+            const context: Context = { needs: { plan }, steps: { staging: { outputs: { output: staging } } } };
+            // A missing value reaches the environment as "", as on GitHub.
+            const env = Object.fromEntries(Object.entries(step.env ?? {}).map(([k, v]) => [k, String(interpolate(v, context) ?? "")]));
+            const run = { repo: { owner: "acme", repo: "rails-stack" }, payload: { pull_request: { number: 42 } } };
+            await githubScript(step, env, { github, context: run, core: {}, require });
+            const ours = comments.filter((c) => c.body.startsWith("<!-- rails-stack preview -->"));
+            assert.strictEqual(ours.length, 1, "one comment, updated");
+            assert.ok(Buffer.byteLength(ours[0].body) <= 65536, `${Buffer.byteLength(ours[0].body)} bytes`);
+            return ours[0].body;
+        };
+        const planned = { result: "success", outputs: { compare: output } };
+
+        const small = await comment("Previewing update (staging):\n  ~ 1 to update\n  26 unchanged", planned);
+        assert.ok(small.startsWith("<!-- rails-stack preview -->\n## pulumi preview\n### staging\n```\nPreviewing update (staging):\n  ~ 1 to update\n  26 unchanged\n```\n### production\n"));
+        assert.ok(small.endsWith(`\n\n${markdown.trimEnd()}`), "plan-compare's Markdown, whole, at the end");
+        assert.match(small, /Production workflow's preview job/);
+
+        // A preview far over the limit: its end is kept (the summary), the bill whole.
+        const huge = await comment(`${"  ~ résumé ✓ a line of a long diff\n".repeat(6000)}Resources: 27 unchanged`, planned);
+        assert.match(huge, /### staging\n```\n\(the start is cut to fit GitHub's comment limit\)\n[\s\S]*Resources: 27 unchanged\n```\n### production\n/);
+        assert.ok(huge.endsWith(markdown.trimEnd()));
+        assert.ok(Buffer.byteLength(huge) > 60_000, "the room is used");
+
+        const failed = await comment("Previewing update (staging):", { result: "failure", outputs: {} });
+        assert.match(failed, /\n## What this change does to the hosts and the monthly bill\n\nNot available: the offline plan job ended with `failure`; see its run\.$/);
+        assert.deepStrictEqual(comments[0], { id: 7, body: "a reviewer's comment" });
+        assert.strictEqual(comments.length, 2);
     });
 });
