@@ -86,7 +86,7 @@ describe("restore drill: weekly per stack, one issue per stack", function () {
         const [issue] = openIssue("Restore drill: staging");
         assert.deepStrictEqual(issue.labels, ["restore-drill"]);
         assert.ok(issue.body.startsWith(`The restore drill of **staging** found problems (${RUN_URL})`), issue.body);
-        assert.ok(issue.body.includes("https://github.com/acme/rails-stack/blob/HEAD/docs/runbooks.md#restore-drill"), issue.body);
+        assert.ok(issue.body.includes("https://github.com/acme/rails-stack/blob/HEAD/docs/runbooks.md#8-restore-drill"), issue.body);
         assert.ok(issue.body.includes(`- ${stale.problems[0]}`), issue.body);
         assertNoSecret(first);
 
