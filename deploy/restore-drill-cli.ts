@@ -25,12 +25,18 @@ function litestreamExecutable(): string | undefined {
     return fs.existsSync(BUNDLED_LITESTREAM) ? BUNDLED_LITESTREAM : undefined;
 }
 
-export async function main(argv: readonly string[], io: { stdout(text: string): void; stderr(text: string): void }): Promise<number> {
+/** What a test may put in place of the real thing: the project's directory, and the drill itself (R2 and Litestream). */
+export interface DrillSeams {
+    readonly root?: string;
+    readonly drill?: typeof restoreDrill;
+}
+
+export async function main(argv: readonly string[], io: { stdout(text: string): void; stderr(text: string): void }, seams: DrillSeams = {}): Promise<number> {
     const fail = (message: string): number => (io.stderr(`restore-drill: ${message}\n`), 2);
     if (argv.length !== 2 || argv[0] !== "--stack") return fail(`expected --stack <name>\n${USAGE}`);
     const stack = argv[1];
     const { stackConfigFromFiles } = await import("../plan/run");
-    const source = stackConfigFromFiles(PROJECT_ROOT, stack);
+    const source = stackConfigFromFiles(seams.root ?? PROJECT_ROOT, stack);
     const parsed = parseConfig(source, stack);
     if (!parsed.ok) return fail(`invalid stack config for ${stack} (${source.file}):\n${parsed.errors.map((e) => `  ${e}`).join("\n")}`);
     const accessKeyId = process.env[LITESTREAM_ENV.accessKeyId];
@@ -39,19 +45,25 @@ export async function main(argv: readonly string[], io: { stdout(text: string): 
     const litestream = litestreamExecutable();
     if (!litestream) return fail("no Litestream 0.3.13 here: put litestream on PATH or set RAILS_STACK_LITESTREAM");
     if (!onPath("sqlite3")) return fail("sqlite3 is not installed (the integrity check runs it)");
-    const result = await restoreDrill(parsed.settings, { litestream, sqlite3: "sqlite3", credentials: { accessKeyId, secretAccessKey }, now: () => new Date() });
+    const result = await (seams.drill ?? restoreDrill)(parsed.settings, { litestream, sqlite3: "sqlite3", credentials: { accessKeyId, secretAccessKey }, now: () => new Date() });
     io.stdout(formatDrill(stack, result));
     for (const problem of result.problems) io.stderr(`restore-drill: ${problem}\n`);
     return result.problems.length === 0 ? 0 : 1;
 }
 
-// A program when run as `node launch.js deploy/restore-drill-cli`; a module for the tests.
-if (require.main === module || require.main?.filename === path.join(PROJECT_ROOT, "launch.js")) {
-    main(process.argv.slice(2), { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) }).then(
+/** The program on the process's streams: the exit code is main's, 2 for anything it did not expect. */
+export function run(argv: readonly string[], seams: DrillSeams = {}): void {
+    main(argv, { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) }, seams).then(
         (code) => (process.exitCode = code),
         (err: Error) => {
             process.stderr.write(`restore-drill: ${err.message}\n`);
             process.exitCode = 2;
         },
     );
+}
+
+// A program when run as `node launch.js deploy/restore-drill-cli` (launch.js loads it first);
+// a module when something else loads it (the tests' stand-in, which launch.js also starts).
+if (require.main === module || (require.main?.filename === path.join(PROJECT_ROOT, "launch.js") && require.main.children.includes(module))) {
+    run(process.argv.slice(2));
 }

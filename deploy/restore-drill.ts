@@ -13,7 +13,7 @@ import * as YAML from "yaml";
 import type { DatabaseName, Replication, Settings } from "../config/settings";
 import { goDurationMs } from "../lib/duration";
 import { S3Bucket, S3Error } from "../lib/s3";
-import { databaseFiles, LITESTREAM_ENV, litestreamInput, renderLitestream } from "../renderers/litestream";
+import { databaseFiles, LITESTREAM_ENV, LitestreamInput, litestreamInput, renderLitestream } from "../renderers/litestream";
 import { DATABASE_NAMES } from "../config/settings";
 
 export interface DrillTools {
@@ -151,6 +151,14 @@ function largestTables(tools: DrillTools, file: string): { name: string; rows: n
     return rows<{ name: string; rows: number }>(sqlite(tools, file, `${counts} ORDER BY rows DESC, name LIMIT 3`));
 }
 
+/** What a failed check of the backups bucket (HeadBucket) means, as the drill's one line. */
+export function bucketProblem(input: Pick<LitestreamInput, "bucket" | "endpoint">, err: S3Error): string {
+    const where = `s3://${input.bucket} at ${input.endpoint}`;
+    if (err.problem === "credentials-refused") return `credentials refused by ${where} (${err.code ?? `HTTP ${err.status}`}): Litestream's key pair is wrong, rotated or not allowed on this bucket`;
+    if (err.problem === "bucket-missing") return `bucket missing: ${where} does not exist (backupsBucket)`;
+    return `${where} did not answer: ${err.message}`;
+}
+
 /** Runs the drill for a stack; the scratch directory is gone when it returns. */
 export async function restoreDrill(settings: Settings, tools: DrillTools): Promise<DrillResult> {
     const input = litestreamInput(settings);
@@ -159,10 +167,7 @@ export async function restoreDrill(settings: Settings, tools: DrillTools): Promi
         await bucket.check();
     } catch (err) {
         if (!(err instanceof S3Error)) throw err;
-        const where = `s3://${input.bucket} at ${input.endpoint}`;
-        if (err.problem === "credentials-refused") return { reports: [], problems: [`credentials refused by ${where} (${err.code ?? `HTTP ${err.status}`}): Litestream's key pair is wrong, rotated or not allowed on this bucket`] };
-        if (err.problem === "bucket-missing") return { reports: [], problems: [`bucket missing: ${where} does not exist (backupsBucket)`] };
-        return { reports: [], problems: [`${where} did not answer: ${err.message}`] };
+        return { reports: [], problems: [bucketProblem(input, err)] };
     }
 
     const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "restore-drill-"));

@@ -92,6 +92,22 @@ describe("pulumi and gh stand-ins: the real tools' failure modes", function () {
         assert.deepStrictEqual([refresh.status, refresh.stderr], [1, "error: getting latest configuration: no previous deployment\n"]);
     });
 
+    it("pulumi: config get gives the stack's value, a secret decrypted, else the project's default, else 'not found'", () => {
+        fs.writeFileSync(path.join(tmp, "Pulumi.yaml"), "name: test\nruntime: nodejs\nconfig:\n  app:\n    type: string\n  key:\n    type: string\n    default: \"\"\n");
+        fs.writeFileSync(path.join(tmp, "Pulumi.pr-1.yaml"), YAML.stringify({ config: { "test:app": "shop", "test:secret": { secure: `v1:${Buffer.from("s3cr3t").toString("base64")}` } } }));
+        try {
+            const get = (key: string) => pulumi(["config", "get", "--stack", "pr-1", key]);
+            assert.deepStrictEqual([get("app").status, get("app").stdout], [0, "shop\n"]);
+            assert.strictEqual(get("secret").stdout, "s3cr3t\n");
+            assert.deepStrictEqual([get("key").status, get("key").stdout], [0, "\n"]);
+            assert.deepStrictEqual([get("other").status, get("other").stderr], [1, "error: configuration key 'other' not found for stack 'acme/pr-1'\n"]);
+            assert.strictEqual(run("pulumi", ["config", "get", "--stack", "pr-1", "app"]).status, 3, "needs a login");
+        } finally {
+            fs.writeFileSync(path.join(tmp, "Pulumi.yaml"), "name: test\nruntime: nodejs\nconfig:\n  app:\n    type: string\n");
+            fs.rmSync(path.join(tmp, "Pulumi.pr-1.yaml"));
+        }
+    });
+
     it("gh: no token, no GitHub remote, an unknown JSON field, a missing label or pull request", () => {
         const noToken = run("gh", ["pr", "view", "1", "--json", "state"], { GITHUB_ACTIONS: "true" });
         assert.deepStrictEqual([noToken.status, noToken.stderr.split("\n")[0]], [4, "gh: To use GitHub CLI in a GitHub Actions workflow, set the GH_TOKEN environment variable. Example:"]);

@@ -8,7 +8,9 @@ import * as path from "path";
 import * as YAML from "yaml";
 import type { StandInRepo } from "./stand-ins/gh";
 import type { StandInService, StandInStack } from "./stand-ins/pulumi";
-import { ActionHandler, checkout, Context, JobResult, npmStandIn, RepoSnapshot, runJob, STAND_INS } from "./workflow-runner";
+import type { StandInBuckets } from "./stand-ins/restore-drill";
+import { ROOT } from "./support";
+import { ActionHandler, aptStandIn, checkout, Context, JobResult, npmStandIn, RepoSnapshot, runJob, STAND_INS } from "./workflow-runner";
 
 export const REPOSITORY = "acme/rails-stack";
 export const APP_REPOSITORY = "acme/shop";
@@ -54,15 +56,19 @@ export class Delivery {
     readonly snapshot = new RepoSnapshot(this.tmp);
     private readonly servicePath = path.join(this.tmp, "service.json");
     private readonly repoPath = path.join(this.tmp, "github.json");
+    private readonly bucketsPath = path.join(this.tmp, "buckets.json");
     readonly pulumiLog = path.join(this.tmp, "pulumi.log");
     readonly ghLog = path.join(this.tmp, "gh.log");
+    readonly aptLog = path.join(this.tmp, "apt.log");
     private workspaces = 0;
 
     constructor(service: StandInService, repo: Partial<StandInRepo> = {}) {
         fs.writeFileSync(this.servicePath, JSON.stringify(service));
         fs.writeFileSync(this.repoPath, JSON.stringify({ repo: REPOSITORY, labels: [], issues: [], pulls: {}, ...repo }));
+        fs.writeFileSync(this.bucketsPath, "{}");
         fs.writeFileSync(this.pulumiLog, "");
         fs.writeFileSync(this.ghLog, "");
+        fs.writeFileSync(this.aptLog, "");
     }
 
     get service(): StandInService {
@@ -77,6 +83,10 @@ export class Delivery {
     get github(): StandInRepo {
         return JSON.parse(fs.readFileSync(this.repoPath, "utf8")) as StandInRepo;
     }
+    /** The backups buckets the restore drill's stand-in finds (none at first: every bucket is missing). */
+    set buckets(value: StandInBuckets) {
+        fs.writeFileSync(this.bucketsPath, JSON.stringify(value));
+    }
     /** `pulumi ...` calls so far, the stand-in's own log. */
     pulumiCalls(): string[] {
         return fs.readFileSync(this.pulumiLog, "utf8").split("\n").filter(Boolean);
@@ -84,11 +94,16 @@ export class Delivery {
     ghCalls(): string[] {
         return fs.readFileSync(this.ghLog, "utf8").split("\n").filter(Boolean);
     }
+    /** `apt-get ...` calls so far (run with sudo). */
+    aptCalls(): string[] {
+        return fs.readFileSync(this.aptLog, "utf8").split("\n").filter(Boolean);
+    }
 
     /** Runs one job in a fresh workspace (a new runner): nothing left from an earlier job. */
     run(workflowFile: string, job: string, context: Context, options: { environments?: Record<string, Record<string, string>> } = {}): JobResult {
         const workspace = path.join(this.tmp, `runner-${++this.workspaces}`, "work");
-        const tools = npmStandIn(path.join(this.tmp, "tools"));
+        const tools = npmStandIn(path.join(this.tmp, "tools"), { "restore-drill": [process.execPath, path.join(ROOT, "launch.js"), "test/stand-ins/main", "restore-drill"] });
+        aptStandIn(tools, this.aptLog);
         return runJob({
             workflowFile,
             // The workflow as committed: GitHub runs the file of the commit it checks out.
@@ -105,6 +120,7 @@ export class Delivery {
                 PULUMI_STANDIN_LOG: this.pulumiLog,
                 GH_STANDIN_REPO: this.repoPath,
                 GH_STANDIN_LOG: this.ghLog,
+                RESTORE_DRILL_STANDIN_BUCKETS: this.bucketsPath,
             },
         });
     }

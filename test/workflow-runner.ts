@@ -228,6 +228,8 @@ export interface JobResult {
     readonly actions: { uses: string; with: Record<string, string> }[];
     /** The job's outputs (`outputs:` evaluated against its steps). */
     readonly outputs: Record<string, string>;
+    /** Every value a step masked with `::add-mask::`. */
+    readonly masks: string[];
 }
 
 export interface JobRun {
@@ -247,16 +249,80 @@ export interface JobRun {
     readonly workflowsDir?: string;
 }
 
-/** A bin directory with an `npm` that does what `npm ci` leaves behind, from this checkout's node_modules. */
-export function npmStandIn(dir: string): string {
+/**
+ * A bin directory with an `npm` that does what `npm ci` leaves behind, from this checkout's
+ * node_modules, and runs `npm run` of the scripts given a stand-in (script name → command).
+ */
+export function npmStandIn(dir: string, scripts: Readonly<Record<string, readonly string[]>> = {}): string {
+    const quote = (word: string): string => `'${word.replace(/'/g, `'\\''`)}'`;
+    const cases = Object.entries(scripts).map(([name, command]) => `    ${quote(name)}) exec ${command.map(quote).join(" ")} "$@" ;;`);
     fs.mkdirSync(dir, { recursive: true });
     fs.writeFileSync(
         path.join(dir, "npm"),
         `#!/bin/bash
 # npm ci: refuses without a lockfile (npm's own rule), then links this checkout's node_modules.
-[ "$1" = ci ] || { echo "npm stand-in: only ci" >&2; exit 1; }
-[ -f package-lock.json ] || { echo "npm ERR! The \\\`npm ci\\\` command can only install with an existing package-lock.json" >&2; exit 1; }
-ln -sfn ${JSON.stringify(path.join(ROOT, "node_modules"))} node_modules
+# npm run [--silent] <script> [-- <args>], from the project's directory: a script package.json
+# lacks is npm's "Missing script" (exit 1, said unless --silent); else npm's banner unless
+# --silent, and the stand-in with the arguments after --, whose exit code is npm's
+# (npm/cli lib/commands/run-script.js; the banner, the message and the exit codes as npm 11.19
+# shows them).
+case "$1" in
+ci)
+    [ -f package-lock.json ] || { echo "npm ERR! The \\\`npm ci\\\` command can only install with an existing package-lock.json" >&2; exit 1; }
+    ln -sfn ${JSON.stringify(path.join(ROOT, "node_modules"))} node_modules
+    ;;
+run)
+    shift
+    silent=false
+    if [ "$1" = --silent ]; then silent=true; shift; fi
+    name="$1"
+    shift
+    [ "\${1:-}" != -- ] || shift
+    [ -f package.json ] || { echo "npm stand-in: run from the project's directory" >&2; exit 1; }
+    script="$(node -e 'process.stdout.write(require(process.argv[1]).scripts?.[process.argv[2]] ?? "")' "$PWD/package.json" "$name")"
+    [ -n "$script" ] || { $silent || printf 'npm error Missing script: "%s"\\n' "$name" >&2; exit 1; }
+    $silent || printf '\\n> %s %s\\n> %s\\n\\n' "$(node -p 'const p = require(process.argv[1]); p.name + "@" + p.version' "$PWD/package.json")" "$name" "$script $*"
+    case "$name" in
+${cases.join("\n")}
+    *) echo "npm stand-in: no stand-in for npm run $name" >&2; exit 1 ;;
+    esac
+    ;;
+*) echo "npm stand-in: only ci and run" >&2; exit 1 ;;
+esac
+`,
+        { mode: 0o755 },
+    );
+    return dir;
+}
+
+/**
+ * `sudo` and `apt-get` as a GitHub-hosted runner has them, in a bin directory: sudo runs its command
+ * as root without a password (the runner's user may), apt-get refuses to work unless root (apt's
+ * "Could not open lock file", exit 100) and installs only packages whose commands this machine
+ * already has, refusing others as apt does an unknown package ("Unable to locate package", exit
+ * 100). Each apt-get call is appended to `log`. Root is what sudo says (SUDO_USER), as the tests
+ * themselves may run as root.
+ */
+export function aptStandIn(dir: string, log: string): string {
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, "sudo"), `#!/bin/bash\nSUDO_USER=runner exec "$@"\n`, { mode: 0o755 });
+    fs.writeFileSync(
+        path.join(dir, "apt-get"),
+        `#!/bin/bash
+[ -n "\${SUDO_USER:-}" ] || { echo "E: Could not open lock file /var/lib/dpkg/lock-frontend - open (13: Permission denied)" >&2; exit 100; }
+echo "apt-get $*" >>${JSON.stringify(log)}
+args=()
+for arg in "$@"; do case "$arg" in -*) ;; *) args+=("$arg") ;; esac; done
+case "\${args[0]:-}" in
+update) echo "Reading package lists..." ;;
+install)
+    for package in "\${args[@]:1}"; do
+        command -v "$package" >/dev/null || { echo "E: Unable to locate package $package" >&2; exit 100; }
+        echo "$package is already the newest version."
+    done
+    ;;
+*) echo "apt-get stand-in: only update and install" >&2; exit 100 ;;
+esac
 `,
         { mode: 0o755 },
     );
@@ -297,6 +363,22 @@ export function runJob(run: JobRun): JobResult {
     };
     let output = "";
     const actions: JobResult["actions"] = [];
+    const masks: string[] = [];
+    /**
+     * `::add-mask::<value>` lines, as the runner handles them: consumed, never shown
+     * (actions/runner src/Runner.Worker/ActionCommandManager.cs, AddMaskCommandExtension.OmitEcho;
+     * a command line starts with "::" after leading spaces, src/Runner.Common/ActionCommand.cs
+     * TryParseV2). The values are recorded, not masked: a test sees what a script printed.
+     */
+    const addMasks = (text: string): string =>
+        text
+            .split(/(?<=\n)/)
+            .filter((line) => {
+                const mask = /^\s*::add-mask::(.*)$/.exec(line.replace(/\r?\n$/, ""));
+                if (mask) masks.push(mask[1]);
+                return !mask;
+            })
+            .join("");
     fs.mkdirSync(run.workspace, { recursive: true });
 
     const runSteps = (list: Step[], ctx: Context, composite: boolean): number => {
@@ -314,7 +396,7 @@ export function runJob(run: JobRun): JobResult {
                 if (shell !== undefined && shell !== "bash") throw new Error(`shell ${shell} is not emulated`);
                 const argv = shell === "bash" ? ["--noprofile", "--norc", "-eo", "pipefail", script] : ["-e", script];
                 const result = spawnSync("bash", argv, { cwd, env: { ...stepEnv, GITHUB_OUTPUT: files.output, GITHUB_ENV: files.env }, encoding: "utf8" });
-                output += `--- ${step.name ?? step.run.split("\n")[0]}\n${result.stdout}${result.stderr}`;
+                output += `--- ${step.name ?? step.run.split("\n")[0]}\n${[result.stdout, result.stderr].map(addMasks).join("")}`;
                 status = result.status ?? 1;
             } else if (step.uses?.startsWith("./")) {
                 const dir = path.join(run.workspace, step.uses);
@@ -355,5 +437,5 @@ export function runJob(run: JobRun): JobResult {
     const outputs = scoped(job.outputs, context);
     if (fs.existsSync(files.summary)) output += `--- summary\n${fs.readFileSync(files.summary, "utf8")}`;
     fs.rmSync(runner, { recursive: true, force: true });
-    return { status, output, actions, outputs };
+    return { status, output, actions, outputs, masks };
 }

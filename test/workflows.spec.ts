@@ -19,7 +19,7 @@ import { Action, Context, interpolate, Job, loadWorkflow, Step, Workflow, WORKFL
 const GITHUB = path.join(ROOT, ".github");
 const SCRIPTS = path.join(GITHUB, "scripts");
 const ACTIONS = ["deployer", "pulumi-project"].map((a) => path.join(GITHUB, "actions", a, "action.yml"));
-const WORKFLOW_FILES = ["deploy-app.yml", "drift.yml", "production.yml", "pull-request.yml", "review-stack-sweep.yml", "review-stack.yml", "staging.yml"];
+const WORKFLOW_FILES = ["deploy-app.yml", "drift.yml", "production.yml", "pull-request.yml", "restore-drill.yml", "review-stack-sweep.yml", "review-stack.yml", "staging.yml"];
 
 const workflows = (): [string, Workflow][] => WORKFLOW_FILES.map((f) => [f, loadWorkflow(f)]);
 const loadAction = (file: string): Action => YAML.parse(fs.readFileSync(file, "utf8")) as Action;
@@ -267,6 +267,7 @@ describe("delivery workflows", () => {
         assert.strictEqual(loadWorkflow("pull-request.yml").jobs.preview.concurrency?.["cancel-in-progress"], true);
         // A drift check queued in a stack's group would replace that stack's queued deploy.
         assert.strictEqual(loadWorkflow("drift.yml").concurrency?.group, "drift");
+        assert.strictEqual(loadWorkflow("restore-drill.yml").concurrency?.group, "restore-drill");
     });
 
     it("review stacks: created from staging's config on open and push, destroyed from the base branch on close, swept nightly", () => {
@@ -329,6 +330,21 @@ describe("delivery workflows", () => {
                 ["staging", ".github/scripts/drift.sh staging"],
                 ["production-read", ".github/scripts/drift.sh production"],
             ],
+        );
+        assert.strictEqual(workflow.permissions?.issues, "write");
+    });
+
+    it("restore drill: staging and production every week, production with its read-only credential, sqlite3 installed first", () => {
+        const workflow = loadWorkflow("restore-drill.yml");
+        assert.deepStrictEqual(triggers(workflow).sort(), ["schedule", "workflow_dispatch"]);
+        assert.match((workflow.on.schedule as { cron: string }[])[0].cron, /^\d+ \d+ \* \* \d$/, "weekly");
+        assert.deepStrictEqual(
+            Object.values(workflow.jobs).map((job) => [job.environment, secretsOf(job), steps(job).map((s) => s.run ?? s.uses?.split("@")[0])]),
+            (["staging", "production"] as const).map((stack) => [
+                stack === "staging" ? "staging" : "production-read",
+                [stack === "staging" ? "STAGING_PULUMI_TOKEN" : "PRODUCTION_READ_PULUMI_TOKEN"],
+                ["actions/checkout", "sudo apt-get update -q && sudo apt-get install -y -q --no-install-recommends sqlite3", "./.github/actions/pulumi-project", `.github/scripts/restore-drill.sh ${stack}`],
+            ]),
         );
         assert.strictEqual(workflow.permissions?.issues, "write");
     });

@@ -10,6 +10,8 @@
 # Usage: drift.sh staging|production     (from the project's root)
 # Needs: pulumi (logged in), gh (GH_TOKEN with issues: write; GH_REPO or a github.com remote), jq.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=stack-issue.sh
+source "$(dirname "${BASH_SOURCE[0]}")/stack-issue.sh"
 
 stack="${1:?usage: drift.sh staging|production}"
 [[ "$stack" == staging || "$stack" == production ]] || {
@@ -37,12 +39,8 @@ case "$status" in
     ;;
 esac
 
-number="$(gh issue list --state open --label "$label" --limit 100 --json number,title |
-    jq -r --arg title "$title" 'map(select(.title == $title)) | .[0].number // empty')"
 if [ "$drifted" = false ]; then
-    if [ -n "$number" ]; then
-        gh issue close "$number" --comment "Clean again: $run_url"
-    fi
+    close_issue "$title" "$label" "Clean again: $run_url"
     echo "drift: $stack matches its Pulumi state"
     exit 0
 fi
@@ -51,17 +49,7 @@ fi
     echo "\`pulumi preview --refresh\` of **$stack** found changes made outside Pulumi ($run_url)."
     echo "Bring them back with \`pulumi up --stack $stack\`, or make them part of the program."
     echo
-    echo '```'
-    # A fence inside the output would end the code block.
-    # shellcheck disable=SC2016
-    tail -c 60000 "$preview" | sed 's/^```/` ``/'
-    echo '```'
+    fenced "$preview"
 } >"$body"
-gh label create "$label" --color D93F0B --description "Changed outside Pulumi (drift workflow)" --force
-if [ -n "$number" ]; then
-    gh issue edit "$number" --body-file "$body" >/dev/null
-    echo "drift: $stack still drifts; updated #$number"
-else
-    gh issue create --title "$title" --label "$label" --body-file "$body"
-fi
+report_issue "$title" "$label" D93F0B "Changed outside Pulumi (drift workflow)" "$body"
 echo "::warning title=Drift on $stack::see the issue \"$title\""

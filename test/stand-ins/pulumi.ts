@@ -12,6 +12,8 @@
 // - `config refresh` writes the config of the stack's last update, or fails with "no previous
 //   deployment" (pkg/cmd/pulumi/config/config.go newConfigRefreshCmd, pkg/backend);
 // - `stack rm` without --force refuses while resources remain (pkg/cmd/pulumi/stack/stack_remove.go);
+// - `config get` prints the stack's value or the project's default, a secret decrypted, or fails
+//   with "configuration key ... not found" (pkg/cmd/pulumi/config/config.go getConfig);
 // - exit codes from pkg/cmd/pulumi/cmd/exit_codes.go: 3 login, 6 no such stack, 7 changes where
 //   --expect-no-changes expected none, 1 anything else;
 // - `--exclude` globs as pkg/resource/deploy/deployment.go getMatcher ("**" any run, "*" no ':').
@@ -321,6 +323,25 @@ function run(argv: string[]): string {
         }
         writeStackConfig(project, name, latest.config);
         return "";
+    }
+    if (command === "config" && sub === "get") {
+        // pkg/cmd/pulumi/config/config.go getConfig: the stack's value, else the project's default
+        // (ApplyProjectConfig), a secret decrypted, printed with a newline; else "not found".
+        const flags = parseFlags(argv.slice(2), STACK_FLAGS, []);
+        requireLogin();
+        const project = readProject();
+        const name = one(flags, "stack");
+        if (!name) throw new CliError("no stack selected; please use `pulumi stack select`", 6);
+        const service = loadService();
+        requireStack(service, name);
+        const [key, extra] = flags.args;
+        if (!key || extra !== undefined) throw new CliError(`accepts 1 arg(s), received ${flags.args.length}`);
+        const fullKey = key.includes(":") ? key : `${project.name}:${key}`;
+        const short = fullKey.startsWith(`${project.name}:`) ? fullKey.slice(project.name.length + 1) : undefined;
+        const value = readStackConfig(project, name)[fullKey] ?? (short === undefined ? undefined : project.config[short]?.default);
+        if (value === undefined) throw new CliError(`configuration key '${short ?? fullKey}' not found for stack '${service.org}/${name}'`);
+        const raw = plain(value);
+        return `${typeof raw === "string" ? raw : JSON.stringify(raw)}\n`;
     }
     if (command === "config" && sub === "set") {
         // pkg/cmd/pulumi/config/config.go configSetCmd.Run: the value from the command line, else
