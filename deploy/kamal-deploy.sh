@@ -162,10 +162,13 @@ on_host() {
 # On the way out: once Kamal has logged the host in, log it out (Kamal leaves the credential in
 # ~deploy/.docker/config.json; each deploy logs in again), then close the shared connection.
 registry_login=false
-finish() {
-    if [ "$registry_login" = true ] && ! kamal_run registry logout --skip-local; then
+registry_logout() {
+    registry_login=false
+    kamal_run registry logout --skip-local ||
         log "warning: could not log $host out of the registry; its credential stays in ~deploy/.docker/config.json there"
-    fi
+}
+finish() {
+    [ "$registry_login" != true ] || registry_logout
     ssh "${ssh_options[@]}" -O exit "$host" >/dev/null 2>&1 || true
 }
 trap finish EXIT
@@ -283,13 +286,18 @@ while read -r name container digest secrets; do
     stored="$(on_host cat ".rails-stack/$RAILS_STACK_SERVICE-$stack/$name.fingerprint" 2>/dev/null)" || stored=""
     if [[ " ${existing_accessories[*]:-} " == *" $name "* && "$stored" != "$fingerprint" ]]; then
         log "the settings of accessory $name changed: rebooting $container"
+        reboot_started=$SECONDS
         kamal_run accessory reboot "$name" || fail "kamal accessory reboot $name failed (its output: $dir/kamal.log)"
+        kamal_seconds=$((kamal_seconds + SECONDS - reboot_started))
         rebooted="$rebooted $name"
     fi
     on_host mkdir -p ".rails-stack/$RAILS_STACK_SERVICE-$stack"
     printf '%s\n' "$fingerprint" | on_host tee ".rails-stack/$RAILS_STACK_SERVICE-$stack/$name.fingerprint" >/dev/null
 done <<<"${RAILS_STACK_ACCESSORIES:-}"
 
+logout_started=$SECONDS
+registry_logout
+kamal_seconds=$((kamal_seconds + SECONDS - logout_started))
 log "$RAILS_STACK_SERVICE $version runs on $host with RAILS_ENV=$RAILS_STACK_RAILS_ENV"
 # The digest the host pulled that tag as: what production pins as appImageDigest once reviewed.
 # shellcheck source=/dev/null disable=SC2153 # IMAGE comes from the rendered env file

@@ -1,13 +1,15 @@
 // `npm run bench`: wall time of the offline plan of each stack against the floor of merely loading
 // the five Pulumi SDKs, both run by node directly (the program's own cost) and through `npm run`
 // (as users run the plan, and as issue 19 measured it: `npm run bench-floor` is the floor), and
-// the deploy's critical path under latency-injecting mocks (plan/critical-path.ts). Prints
-// figures; asserts nothing (not a test).
+// the deploy's critical path under latency-injecting mocks (plan/critical-path.ts), and the deploy
+// step's overhead over Kamal's own time as the last rehearsal recorded it (plan/deploy-overhead.ts).
+// Prints figures; asserts nothing (not a test).
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { CriticalPath, INVOKE_SECONDS, measureCriticalPath, MODEL_SECONDS } from "./critical-path";
+import { DeployRecord, overheadLines, RECORD } from "./deploy-overhead";
 import { stackConfigFromFiles } from "./stack-config";
 
 const ROOT = path.resolve(__dirname, "..", "..");
@@ -96,6 +98,10 @@ async function main(): Promise<void> {
                 ({ stack, path: p }) =>
                     `| ${stack} | ${p.measured.toFixed(1)} | ${p.ideal} | ${(p.measured / p.ideal).toFixed(3)} | ${p.idealChain.join(" ← ")} |`,
             ),
+            "",
+            ...(fs.existsSync(path.join(ROOT, RECORD))
+                ? overheadLines(JSON.parse(fs.readFileSync(path.join(ROOT, RECORD), "utf8")) as DeployRecord)
+                : [`deploy step overhead: no record in ${RECORD}; the deploy rehearsal writes it (RAILS_STACK_KAMAL=<kamal> npx mocha -g "deploy rehearsal", as root)`]),
         ];
         process.stdout.write(`${lines.join("\n")}\n`);
     } finally {

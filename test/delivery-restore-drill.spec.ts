@@ -103,7 +103,8 @@ describe("restore drill: weekly per stack, one issue per stack", function () {
     it("a drill that could not run is reported as such, in the same issue: pulumi failing", () => {
         d = delivery();
         d.buckets = bucket("production", stale);
-        assert.strictEqual(d.run("restore-drill.yml", "production", schedule).status, 1);
+        const first = d.run("restore-drill.yml", "production", schedule);
+        assert.strictEqual(first.status, 1, first.output);
         // Without production-read's credential pulumi cannot give the pair: the update credential is never a fallback.
         const noRead = d.run("restore-drill.yml", "production", schedule, { environments: { ...ENVIRONMENTS, "production-read": {} } });
         assert.strictEqual(noRead.status, 2, noRead.output);

@@ -169,7 +169,8 @@ export class Delivery {
 export function commitStagingSecrets(d: Delivery, cli?: string): Delivery {
     d.snapshot.change("staging's secrets, committed encrypted", (dir) => {
         addConfig(path.join(dir, "Pulumi.staging.yaml"), STAGING_SECRETS);
-        addConfig(path.join(dir, "Pulumi.production.yaml"), STAGING_SECRETS);
+        // Production pulls a reviewed digest: it has no push credential (the program refuses one).
+        addConfig(path.join(dir, "Pulumi.production.yaml"), Object.fromEntries(Object.entries(STAGING_SECRETS).filter(([key]) => key !== "rails-stack:registryPushPassword")));
         if (cli) fs.writeFileSync(path.join(dir, ".github", "pulumi-version"), `${cli}\n`);
     });
     return d;

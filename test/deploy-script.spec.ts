@@ -8,6 +8,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { DEPLOY_COMMAND } from "../components/deploy";
+import { deployTiming, overheadLines } from "../plan/deploy-overhead";
 import { KAMAL_FILES } from "../renderers/kamal";
 import { haveTool, OkPlan, plainInputs, planFor, resourcesOfType, ROOT } from "./support";
 
@@ -257,6 +258,9 @@ describe("deploy script with recording stand-ins", function () {
             /^deployed shop [0-9a-f]{40} to shop-staging-web-1 \(100\.64\.0\.7\) with RAILS_ENV=staging in \d+s \(Kamal: \d+s\)\nrestored from replicas: nothing\naccessories rebooted: none\nimage: ghcr\.io\/acme\/shop:[0-9a-f]{40} is sha256:d{64}\n$/,
         );
         assert.ok(!run.kamal.some((l) => l.includes("accessory reboot")), "a freshly booted accessory is not rebooted");
+        // The bench reads the step's and Kamal's times from this line.
+        const timing = deployTiming("first", run.stdout);
+        assert.ok(timing && timing.kamalSeconds <= timing.totalSeconds, run.stdout);
         assert.ok(fs.existsSync(path.join(tmp, "remote-home", ".rails-stack", "shop-staging", "litestream.fingerprint")));
         assertNoSecret(run);
     });
@@ -426,6 +430,12 @@ describe("deploy script with recording stand-ins", function () {
             assert.deepStrictEqual(run.kamal, [], "Kamal did not run");
             assertNoSecret(run);
         }
+    });
+
+    it("the bench's overhead: each deploy's and the sum's time beyond Kamal's, over Kamal's", () => {
+        const record = { recorded: "2026-12-01T00:00:00.000Z", deploys: [deployTiming("staging v1", "deployed shop v1 to h (a) with RAILS_ENV=staging in 24s (Kamal: 20s)\n")!, { name: "staging v2", totalSeconds: 11, kamalSeconds: 10 }] };
+        assert.deepStrictEqual(overheadLines(record).slice(3), ["| staging v1 | 24 | 20 | 20% |", "| staging v2 | 11 | 10 | 10% |", "| all | 35 | 30 | 17% |"]);
+        assert.strictEqual(deployTiming("failed", "deploy: error: kamal setup failed\n"), undefined);
     });
 
     it("passes shellcheck, as do the hook scripts it installs", function () {

@@ -16,6 +16,7 @@ import { activeStorageSettings } from "../renderers/active-storage";
 import { DeployTarget, KAMAL_FILES, kamalInput, KamalSet, renderKamalSet } from "../renderers/kamal";
 import { databaseFiles } from "../renderers/litestream";
 import { r2Endpoint } from "../lib/naming";
+import { DeployTiming, deployTiming, writeDeployRecord } from "../plan/deploy-overhead";
 import { rehearsalUnavailable, RehearsalHost, startRehearsalHost } from "./rehearsal/host";
 import { buildApp, buildKamalProxy, buildLitestream } from "./rehearsal/images";
 import { kamalExecutable, OkPlan, plainInputs, planFor, resourcesOfType, ROOT } from "./support";
@@ -31,6 +32,9 @@ interface DeployRun {
     readonly output: string;
     readonly seconds: number;
 }
+
+/** Every successful deploy's step and Kamal times, for `npm run bench` (plan/deploy-overhead.ts). */
+const deployTimings: DeployTiming[] = [];
 
 /** What Tailscale tells the deployer about the tailnet (ipnstate.Status): the given devices. */
 const tailnetStatus = (peers: readonly object[]): string => JSON.stringify({ BackendState: "Running", Peer: Object.fromEntries(peers.map((p, i) => [`nodekey:${i}`, p])) });
@@ -123,6 +127,8 @@ class Rehearsal {
         };
         const start = Date.now();
         const run = spawnSync("bash", DEPLOY_COMMAND.split(" ").slice(1), { cwd: ROOT, env, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+        const timing = run.status === 0 ? deployTiming(`${this.stack} ${version}`, run.stdout) : undefined;
+        if (timing) deployTimings.push(timing);
         return { status: run.status, stdout: run.stdout, output: `${run.stdout}${run.stderr}`, seconds: (Date.now() - start) / 1000 };
     }
 
@@ -205,7 +211,10 @@ describe("deploy rehearsal: the real Kamal deploys the rendered stack onto a loc
             this.skip();
         }
     });
-    after(() => process.stdout.write(`      (deploy rehearsal: ${((Date.now() - started) / 1000).toFixed(1)}s)\n`));
+    after(() => {
+        process.stdout.write(`      (deploy rehearsal: ${((Date.now() - started) / 1000).toFixed(1)}s)\n`);
+        if (deployTimings.length > 0) writeDeployRecord(ROOT, deployTimings);
+    });
 
     describe("staging: first deploy, a second version, and what goes wrong", () => {
         let r: Rehearsal;
