@@ -154,6 +154,12 @@ export const KEYS = {
         default: "puma",
         description: "Where Solid Queue runs: puma (SOLID_QUEUE_IN_PUMA in the web container) or container (a Kamal `job` role running bin/jobs beside it). Both share the host's volume.",
     },
+    deployTimeout: {
+        type: "integer",
+        default: 30,
+        description:
+            "Seconds a new container has to answer the health check (/up) before Kamal gives up on it and the old one keeps serving (Kamal deploy_timeout; 5-600). Raise it when the app's boot (db:prepare migrations) takes longer.",
+    },
     deployBackups: {
         type: "integer",
         default: 5,

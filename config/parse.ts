@@ -31,6 +31,8 @@ const RESERVED_RAILS_ENVS = ["development", "test"];
 const TLS_MODES: readonly TlsMode[] = ["acme", "tunnel"];
 const SOLID_QUEUE_MODES: readonly SolidQueueMode[] = ["puma", "container"];
 export const DEPLOY_BACKUPS = { min: 1, max: 100 } as const;
+/** Kamal's deploy_timeout: long enough for a boot that migrates, short of a hung deploy. */
+export const DEPLOY_TIMEOUT = { min: 5, max: 600 } as const;
 /** Docker's tag grammar (distribution/reference): what Kamal tags the image with. */
 const IMAGE_TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 
@@ -240,6 +242,7 @@ export function parseConfig(raw: RawConfig, stackName: string): ParseResult {
     const buildCache = read.boolean("buildCache") ?? defaultOf("buildCache");
     const solidQueue = read.oneOf("solidQueue", SOLID_QUEUE_MODES) ?? (read.has("solidQueue") ? undefined : defaultOf("solidQueue"));
     const deployBackups = read.has("deployBackups") ? read.integer("deployBackups", DEPLOY_BACKUPS) : defaultOf("deployBackups");
+    const deployTimeout = read.has("deployTimeout") ? read.integer("deployTimeout", DEPLOY_TIMEOUT) : defaultOf("deployTimeout");
 
     for (const key of ["cloudflareAccountId", "cloudflareZoneId"] as const) {
         const value = read.string(key);
@@ -305,6 +308,7 @@ export function parseConfig(raw: RawConfig, stackName: string): ParseResult {
             buildCache,
             solidQueue: solidQueue!,
             backupsKept: deployBackups!,
+            deployTimeout: deployTimeout!,
         },
         cloudflare: {
             accountId: read.string("cloudflareAccountId")!,

@@ -63,6 +63,8 @@ export interface Settings {
         readonly solidQueue: SolidQueueMode;
         /** Pre-deploy database copies kept on the volume. */
         readonly backupsKept: number;
+        /** Kamal's deploy_timeout, seconds. */
+        readonly deployTimeout: number;
     };
     readonly cloudflare: {
         readonly accountId: string;

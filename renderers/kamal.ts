@@ -71,6 +71,8 @@ export interface KamalInput {
     readonly solidQueue: SolidQueueMode;
     /** Pre-deploy database copies kept on the volume. */
     readonly backupsKept: number;
+    /** Seconds a new container has to become healthy (Kamal deploy_timeout). */
+    readonly deployTimeout: number;
     /** Kamal's registry build cache. */
     readonly buildCache: boolean;
     /** The digest the pulled image must have (appImageDigest); the pre-deploy hook checks it on the host. */
@@ -98,6 +100,7 @@ export function kamalInput(
         registry: settings.registry,
         solidQueue: settings.deploy.solidQueue,
         backupsKept: settings.deploy.backupsKept,
+        deployTimeout: settings.deploy.deployTimeout,
         replicatedDatabases: DATABASE_NAMES.filter((db) => settings.storage.litestream[db]).map((db) => databaseFiles(settings.railsEnv)[db]),
         buildCache: settings.deploy.buildCache,
         ...(settings.deploy.appImageDigest ? { imageDigest: settings.deploy.appImageDigest } : {}),
@@ -196,6 +199,9 @@ function litestreamAccessory(input: KamalInput): { base: Record<string, unknown>
     };
 }
 
+/** Kamal 2.12 lib/kamal/configuration.rb `deploy_timeout`: `raw_config.deploy_timeout || 30`. */
+const KAMAL_DEFAULT_DEPLOY_TIMEOUT = 30;
+
 /** deploy.yml: what the app's deploys share, whatever the environment. */
 function baseConfig(input: KamalInput): Record<string, unknown> {
     const litestream = litestreamAccessory(input);
@@ -204,6 +210,8 @@ function baseConfig(input: KamalInput): Record<string, unknown> {
         image: input.registry.image,
         // A deploy without -d <stack> would miss the servers and RAILS_ENV: refuse it.
         require_destination: true,
+        // Kamal's own default (configuration.rb) is left unwritten: a set that did not change keeps its digest.
+        ...(input.deployTimeout !== KAMAL_DEFAULT_DEPLOY_TIMEOUT ? { deploy_timeout: input.deployTimeout } : {}),
         registry: { server: input.registry.server, username: input.registry.username, password: [KAMAL_SECRET_ENV.registryPassword] },
         // Registry cache (Kamal 2.12 configuration/builder.rb: type=registry, ref <server>/<image>-build-cache):
         // any deployer, no GitHub-only cache service.

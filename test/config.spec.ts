@@ -263,6 +263,11 @@ const BAD_CONFIGS: { name: string; stack?: string; overrides: Record<string, str
         expected: ["rails-stack:deployBackups: 0 is out of range; allowed: 1 to 100"],
     },
     {
+        name: "a health-check wait Kamal would give up on at once",
+        overrides: { deployTimeout: "2" },
+        expected: ["rails-stack:deployTimeout: 2 is out of range; allowed: 5 to 600"],
+    },
+    {
         name: "volume below Hetzner's minimum",
         overrides: { volumeSize: "5" },
         expected: ["rails-stack:volumeSize: 5 is out of range; allowed: 10 to 10240"],

@@ -67,6 +67,7 @@ describe("deploy component under mocks", () => {
             { litestreamDatabases: JSON.stringify(["cache=off"]) },
             { registryServer: "registry.example.com" },
             { deployBackups: "9" },
+            { deployTimeout: "120" },
             { image: "acme/shop-next" },
         ];
         for (const overrides of deployed) {

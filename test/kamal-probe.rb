@@ -29,7 +29,7 @@ at_exit do
   }
   puts "KAMAL-PROBE " + JSON.generate({
     "version" => config.version, "volumes" => config.volume_args, "roles" => roles, "accessories" => accessories,
-    "registry_password" => config.registry.password.to_s.empty? ? "empty" : "set",
+    "registry_password" => config.registry.password.to_s.empty? ? "empty" : "set", "deploy_timeout" => config.deploy_timeout,
     "hooks_path" => config.hooks_path, "secrets_files" => config.secrets.secrets_files, "proxy" => proxy
   })
 end

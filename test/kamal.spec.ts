@@ -25,7 +25,7 @@ const VARIANTS: { stack: string; overrides: Record<string, string> }[] = [
     { stack: "staging", overrides: {} },
     { stack: "production", overrides: {} },
     { stack: "pr-7", overrides: {} },
-    { stack: "staging", overrides: { railsEnv: "qa", solidQueue: "container" } },
+    { stack: "staging", overrides: { railsEnv: "qa", solidQueue: "container", deployTimeout: "120" } },
     { stack: "staging", overrides: { tlsMode: "tunnel", hostnames: JSON.stringify(["shop-staging.example.com", "api-staging.example.com"]) } },
     { stack: "production", overrides: { litestreamDatabases: JSON.stringify(["cache=off", "cable=off"]), solidQueue: "puma" } },
     { stack: "pr-42", overrides: { registryServer: "registry.example.com:5000", buildImage: "false", appVersion: "v2.3.4" } },
@@ -192,6 +192,8 @@ describe("Kamal set: the real Kamal loads it", function () {
             for (const file of accessories[LITESTREAM_ACCESSORY].files) assert.ok(fs.existsSync(file), file);
             assert.strictEqual(probe.registry_password, "set");
             assert.strictEqual(probe.version, deployCommand(plan).environment.RAILS_STACK_VERSION);
+            // As Kamal reads it: the stack's deployTimeout, or Kamal's own 30 where the set leaves it out.
+            assert.strictEqual(probe.deploy_timeout, Number(variant.overrides.deployTimeout ?? 30));
         });
     }
 

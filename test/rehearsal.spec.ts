@@ -21,8 +21,11 @@ import { rehearsalUnavailable, RehearsalHost, startRehearsalHost } from "./rehea
 import { buildApp, buildKamalProxy, buildLitestream } from "./rehearsal/images";
 import { kamalExecutable, OkPlan, plainInputs, planFor, resourcesOfType, ROOT } from "./support";
 
-/** What a user would set: the rehearsal's registry, and an image CI already pushed. */
-const CONFIG = { registryServer: "127.0.0.1:5000", buildImage: "false", appVersion: "v1" };
+/**
+ * What a user would set: the rehearsal's registry, an image CI already pushed, and a health-check
+ * wait that fits an app booting in a second or two (the failing health check waits it out).
+ */
+const CONFIG = { registryServer: "127.0.0.1:5000", buildImage: "false", appVersion: "v1", deployTimeout: "10" };
 const REPOSITORY = `${CONFIG.registryServer}/acme/shop`;
 
 interface DeployRun {
@@ -201,9 +204,10 @@ const filesUnder = (dir: string): string[] =>
 describe("deploy rehearsal: the real Kamal deploys the rendered stack onto a local host", function () {
     this.timeout(240_000);
     let kamal: string | undefined;
-    const started = Date.now();
+    let started = Date.now();
 
     before(function () {
+        started = Date.now();
         const why = rehearsalUnavailable();
         kamal = kamalExecutable();
         if (why || !kamal) {

@@ -438,6 +438,20 @@ describe("delivery workflows", () => {
         assert.ok(!policy.ssh.some((r) => r.dst.includes(DEFAULT_HOST_TAGS.production) && r.action === "accept" && r.src.some((s) => s !== CI_TAG.production)), "production's host admits production's CI tag only, unattended");
     });
 
+    it("the scheduled checks run for staging or production only, refused before any tool runs", () => {
+        for (const [script, done] of [["drift", "checked"], ["restore-drill", "drilled"]]) {
+            for (const args of [["pr-7"], []]) {
+                // The system's tools only, no pulumi or gh stand-in: a refusal reaches neither.
+                const run = spawnSync("bash", [path.join(ROOT, ".github", "scripts", `${script}.sh`), ...args], { cwd: ROOT, encoding: "utf8", env: { PATH: "/usr/bin:/bin" } });
+                assert.strictEqual(run.status, 2, `${script} ${args.join(" ")}`);
+                assert.strictEqual(
+                    run.stderr,
+                    `${script}: ${args[0] ?? "no stack"}: only staging and production are ${done} (review stacks are short-lived); usage: ${script}.sh staging|production\n`,
+                );
+            }
+        }
+    });
+
     it("scripts pass shellcheck", function () {
         if (!haveTool("shellcheck")) this.skip();
         execFileSync("shellcheck", fs.readdirSync(SCRIPTS).map((f) => path.join(SCRIPTS, f)));

@@ -13,11 +13,7 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=stack-issue.sh
 source "$(dirname "${BASH_SOURCE[0]}")/stack-issue.sh"
 
-stack="${1:?usage: drift.sh staging|production}"
-[[ "$stack" == staging || "$stack" == production ]] || {
-    echo "drift: $stack: only staging and production are checked (review stacks are short-lived)" >&2
-    exit 2
-}
+stack="$(scheduled_stack drift checked "$@")"
 title="Drift: $stack"
 label=drift
 run_url="${GITHUB_SERVER_URL:-https://github.com}/${GITHUB_REPOSITORY:-}/actions/runs/${GITHUB_RUN_ID:-}"

@@ -16,11 +16,7 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=stack-issue.sh
 source "$(dirname "${BASH_SOURCE[0]}")/stack-issue.sh"
 
-stack="${1:?usage: restore-drill.sh staging|production}"
-[[ "$stack" == staging || "$stack" == production ]] || {
-    echo "restore-drill: $stack: only staging and production are drilled (review stacks are short-lived)" >&2
-    exit 2
-}
+stack="$(scheduled_stack restore-drill drilled "$@")"
 title="Restore drill: $stack"
 label=restore-drill
 repo_url="${GITHUB_SERVER_URL:-https://github.com}/${GITHUB_REPOSITORY:-}"

@@ -4,6 +4,17 @@
 # failing, closed with a comment when it passes again. Sourced, not run.
 # Needs: gh (GH_TOKEN with issues: write; GH_REPO or a github.com remote), jq.
 
+# The stack a scheduled check runs for, its script's one argument: staging or production (review
+# stacks are short-lived). Usage: stack="$(scheduled_stack <script> <what the check does> "$@")"
+scheduled_stack() {
+    local script="$1" done="$2"
+    [[ "${3:-}" == staging || "${3:-}" == production ]] || {
+        echo "$script: ${3:-no stack}: only staging and production are $done (review stacks are short-lived); usage: $script.sh staging|production" >&2
+        return 2
+    }
+    printf '%s' "$3"
+}
+
 # The number of the open issue titled $1 with label $2, or nothing.
 open_issue() {
     gh issue list --state open --label "$2" --limit 100 --json number,title |
