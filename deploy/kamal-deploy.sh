@@ -1,7 +1,8 @@
 #!/bin/bash
 # The deploy step of `pulumi up` (components/deploy.ts runs it; docs/deploy.md explains it): writes
 # the stack's rendered Kamal set into a per-stack directory outside the app's checkout, checks the
-# app (deploy/doctor.ts), finds the host the way Tailscale knows it (name, tags, SSH host keys:
+# app (deploy/doctor.ts), builds and pushes the image when it builds (with the push credential,
+# before any host is touched), finds the host the way Tailscale knows it (name, tags, SSH host keys:
 # deploy/host-identity.ts), waits until it answers over SSH and cloud-init has finished, restores
 # any replicated database its volume lacks, runs `kamal setup` from the app's checkout, reboots
 # an accessory whose settings changed, and logs the host out of the registry.
