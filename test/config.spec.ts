@@ -1,49 +1,16 @@
 import * as assert from "assert";
-import { R2_CREDENTIAL_KEYS } from "../config/parse-storage";
-import { parseConfig, RawConfig } from "../config/parse";
+import { parseConfig } from "../config/parse";
 import { Settings } from "../config/settings";
-
-/** The secrets a staging config carries (the review pool's R2 pairs too: review stacks copy them). */
-const SECRETS = [
-    "hcloudToken",
-    "cloudflareApiToken",
-    "registryPassword",
-    "registryPushPassword",
-    "railsMasterKey",
-    "tailscaleApiKey",
-    ...Object.values(R2_CREDENTIAL_KEYS).flatMap((purposes) => Object.values(purposes).flatMap((pair) => [pair.accessKeyId, pair.secretAccessKey])),
-];
-
-/** What a row adds to the raw config besides project values: other namespaces, stand-in values. */
-type Extra = Pick<RawConfig, "otherNamespaces" | "placeholders">;
-
-/** A complete, valid staging config in the raw form Pulumi hands the program. */
-function raw(overrides: Record<string, string | undefined> = {}, secretKeys: string[] = SECRETS, extra: Extra = {}): RawConfig {
-    const values: Record<string, string> = {
-        app: "shop",
-        domain: "example.com",
-        image: "acme/shop",
-        registryUsername: "acme",
-        cloudflareAccountId: "0123456789abcdef0123456789abcdef",
-        cloudflareZoneId: "fedcba9876543210fedcba9876543210",
-        appDir: "../shop",
-        ...Object.fromEntries(SECRETS.map((k) => [k, `value-of-${k}`])),
-    };
-    for (const [k, v] of Object.entries(overrides)) {
-        if (v === undefined) delete values[k];
-        else values[k] = v;
-    }
-    return { ...extra, values, secretKeys: new Set(secretKeys) };
-}
+import { RawExtra, STAGING_SECRETS, stagingRaw } from "./staging-config";
 
 function settings(stack: string, overrides: Record<string, string | undefined> = {}): Settings {
-    const result = parseConfig(raw(overrides), stack);
+    const result = parseConfig(stagingRaw(overrides), stack);
     if (!result.ok) throw new Error(result.errors.join("\n"));
     return result.settings;
 }
 
-function errors(stack: string, overrides: Record<string, string | undefined>, secretKeys?: string[], extra?: Extra): string[] {
-    const result = parseConfig(raw(overrides, secretKeys, extra), stack);
+function errors(stack: string, overrides: Record<string, string | undefined>, secretKeys?: string[], extra?: RawExtra): string[] {
+    const result = parseConfig(stagingRaw(overrides, secretKeys, extra), stack);
     return result.ok ? [] : result.errors;
 }
 
@@ -111,8 +78,8 @@ describe("config: defaults derived from the stack", () => {
 
     it("accepts an OAuth client instead of an API key", () => {
         const result = parseConfig(
-            raw({ tailscaleApiKey: undefined, tailscaleOauthClientId: "kid", tailscaleOauthClientSecret: "tskey-client-x" }, [
-                ...SECRETS.filter((k) => k !== "tailscaleApiKey"),
+            stagingRaw({ tailscaleApiKey: undefined, tailscaleOauthClientId: "kid", tailscaleOauthClientSecret: "tskey-client-x" }, [
+                ...STAGING_SECRETS.filter((k) => k !== "tailscaleApiKey"),
                 "tailscaleOauthClientId",
                 "tailscaleOauthClientSecret",
             ]),
@@ -309,13 +276,13 @@ const BAD_CONFIGS: { name: string; stack?: string; overrides: Record<string, str
     {
         name: "secret stored in plain text",
         overrides: {},
-        secretKeys: SECRETS.filter((k) => k !== "railsMasterKey"),
+        secretKeys: STAGING_SECRETS.filter((k) => k !== "railsMasterKey"),
         expected: ["rails-stack:railsMasterKey: is stored in plain text; set it with: pulumi config set --secret railsMasterKey <value>"],
     },
     {
         name: "plain value stored as a secret",
         overrides: {},
-        secretKeys: [...SECRETS, "cloudflareAccountId"],
+        secretKeys: [...STAGING_SECRETS, "cloudflareAccountId"],
         expected: [
             "rails-stack:cloudflareAccountId: is stored as a secret but is not one (it appears in names, URLs or rendered files); set it without --secret",
         ],
@@ -445,13 +412,13 @@ interface Mistake {
     stack?: string;
     overrides?: Record<string, string | undefined>;
     secretKeys?: string[];
-    extra?: Extra;
+    extra?: RawExtra;
     expected: string[];
 }
 
 const PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAAB\n-----END OPENSSH PRIVATE KEY-----\n";
 const plain = (value: string): { value: string; secret: boolean } => ({ value, secret: false });
-const withoutSecret = (key: string): string[] => SECRETS.filter((k) => k !== key);
+const withoutSecret = (key: string): string[] => STAGING_SECRETS.filter((k) => k !== key);
 const ROTATE = "looks like a private key; no setting takes one: remove it and rotate the key, since plain-text config stays in the stack file's history";
 const UNIVERSAL_SSL = "and Cloudflare's Universal SSL covers only example.com and *.example.com";
 const ADVANCED = "or set advancedCertificate: true if the zone has a certificate for it (Advanced Certificate Manager or Total TLS)";
@@ -590,7 +557,7 @@ const MISTAKES: Record<string, Mistake[]> = {
         {
             name: "only how it is stored is reported, never the stand-in",
             overrides: { domain: "placeholder-domain", volumeSize: "placeholder-volumeSize" },
-            secretKeys: [...SECRETS, "domain", "volumeSize"],
+            secretKeys: [...STAGING_SECRETS, "domain", "volumeSize"],
             extra: { placeholders: ["domain", "volumeSize"] },
             expected: [
                 "rails-stack:domain: is stored as a secret but is not one (it appears in names, URLs or rendered files); set it without --secret",
@@ -767,7 +734,7 @@ describe("config: what the new rules still accept", () => {
         const otherNamespaces = Object.fromEntries(
             ["pulumi:template", "pulumi:disable-default-providers", "hcloud:endpoint", "cloudflare:retries", "tailscale:tailnet", "command:x"].map((k) => [k, plain("x")]),
         );
-        assert.ok(parseConfig(raw({}, SECRETS, { otherNamespaces }), "staging").ok);
+        assert.ok(parseConfig(stagingRaw({}, STAGING_SECRETS, { otherNamespaces }), "staging").ok);
     });
 
     it("reads blank optional keys whose default means unset as unset", () => {
@@ -782,8 +749,8 @@ describe("config: what the new rules still accept", () => {
     });
 
     it("passes declared secrets whose values are stand-ins", () => {
-        const placeholders = SECRETS;
-        const values = Object.fromEntries(SECRETS.map((k) => [k, `placeholder-${k}`]));
-        assert.ok(parseConfig(raw(values, SECRETS, { placeholders }), "staging").ok);
+        const placeholders = STAGING_SECRETS;
+        const values = Object.fromEntries(STAGING_SECRETS.map((k) => [k, `placeholder-${k}`]));
+        assert.ok(parseConfig(stagingRaw(values, STAGING_SECRETS, { placeholders }), "staging").ok);
     });
 });

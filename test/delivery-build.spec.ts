@@ -7,40 +7,14 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { sharedCloudflareWarning } from "../config/credential-layout";
-import { R2_CREDENTIAL_KEYS } from "../config/parse-storage";
 import { parseConfig } from "../config/parse";
-import type { RawConfig } from "../config/raw";
 import { TYPE } from "../plan/resource-types";
 import { KAMAL_FILES } from "../renderers/kamal";
+import { stagingRaw } from "./staging-config";
 import { kamalExecutable, OkPlan, plainInputs, planFor, resourcesOfType, ROOT } from "./support";
 
-/** The secrets a staging config carries (the review pool's R2 pairs too: review stacks copy them). */
-const SECRETS = [
-    "hcloudToken",
-    "cloudflareApiToken",
-    "registryPassword",
-    "registryPushPassword",
-    "railsMasterKey",
-    "tailscaleApiKey",
-    ...Object.values(R2_CREDENTIAL_KEYS).flatMap((purposes) => Object.values(purposes).flatMap((pair) => [pair.accessKeyId, pair.secretAccessKey])),
-];
-/** A complete staging config in the raw form Pulumi hands the program. */
-const raw = (values: Record<string, string> = {}): RawConfig => ({
-    values: {
-        app: "shop",
-        domain: "example.com",
-        image: "acme/shop",
-        registryUsername: "acme",
-        cloudflareAccountId: "0123456789abcdef0123456789abcdef",
-        cloudflareZoneId: "fedcba9876543210fedcba9876543210",
-        appDir: "../shop",
-        ...Object.fromEntries(SECRETS.map((k) => [k, `value-of-${k}`])),
-        ...values,
-    },
-    secretKeys: new Set(SECRETS),
-});
 const tags = (stack: string, values: Record<string, string> = {}): string[] | string[][] => {
-    const result = parseConfig(raw(values), stack);
+    const result = parseConfig(stagingRaw(values), stack);
     return result.ok ? [...result.settings.tailscale.tags] : [result.errors];
 };
 
@@ -66,12 +40,12 @@ describe("tailnet host tags per environment", () => {
 });
 
 describe("production sharing staging's Cloudflare account or zone", () => {
-    const production = (values: Record<string, string>) => raw(values);
+    const production = (values: Record<string, string>) => stagingRaw(values);
     it("is one warning line naming what is shared, and nothing when nothing is", () => {
         const other = { cloudflareAccountId: "1".repeat(32), cloudflareZoneId: "2".repeat(32) };
-        assert.match(sharedCloudflareWarning(production({}), raw())!, /^production shares staging's Cloudflare account and zone \(rails-stack:cloudflareAccountId, rails-stack:cloudflareZoneId\): /);
-        assert.match(sharedCloudflareWarning(production({ cloudflareZoneId: other.cloudflareZoneId }), raw())!, /^production shares staging's Cloudflare account \(rails-stack:cloudflareAccountId\): /);
-        assert.strictEqual(sharedCloudflareWarning(production(other), raw()), undefined);
+        assert.match(sharedCloudflareWarning(production({}), stagingRaw())!, /^production shares staging's Cloudflare account and zone \(rails-stack:cloudflareAccountId, rails-stack:cloudflareZoneId\): /);
+        assert.match(sharedCloudflareWarning(production({ cloudflareZoneId: other.cloudflareZoneId }), stagingRaw())!, /^production shares staging's Cloudflare account \(rails-stack:cloudflareAccountId\): /);
+        assert.strictEqual(sharedCloudflareWarning(production(other), stagingRaw()), undefined);
         assert.strictEqual(sharedCloudflareWarning(production({}), undefined), undefined);
     });
 

@@ -1,8 +1,8 @@
 import * as assert from "assert";
-import { R2_CREDENTIAL_KEYS } from "../config/parse-storage";
 import { parseConfig } from "../config/parse";
 import { hetznerLabels, hostName, stackPrefix } from "../lib/naming";
 import { PROJECT } from "../config/keys";
+import { stagingRaw } from "./staging-config";
 
 const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const HETZNER_LABEL_VALUE = /^([a-z0-9A-Z]([-_.a-z0-9A-Z]{0,61}[a-z0-9A-Z])?)?$/;
@@ -12,34 +12,10 @@ const APPS = ["ab", "shop", "a-twenty-char-app-nm"];
 const STACKS = ["production", "staging", "pr-1", "pr-42", "pr-999999"];
 
 function storageNames(app: string, stack: string): string[] {
-    const result = parseConfig(
-        {
-            values: {
-                app,
-                domain: "example.com",
-                image: "acme/shop",
-                registryUsername: "acme",
-                cloudflareAccountId: "0123456789abcdef0123456789abcdef",
-                cloudflareZoneId: "fedcba9876543210fedcba9876543210",
-                appDir: "../shop",
-                hcloudToken: "x",
-                cloudflareApiToken: "x",
-                registryPassword: "x",
-                registryPushPassword: "x",
-                railsMasterKey: "x",
-                tailscaleApiKey: "x",
-                ...Object.fromEntries(R2_SECRET_KEYS.map((key) => [key, "x"])),
-            },
-            secretKeys: new Set(["hcloudToken", "cloudflareApiToken", "registryPassword", "registryPushPassword", "railsMasterKey", "tailscaleApiKey", ...R2_SECRET_KEYS]),
-        },
-        stack,
-    );
+    const result = parseConfig(stagingRaw({ app }), stack);
     if (!result.ok) throw new Error(result.errors.join("\n"));
     return [result.settings.storage.backupsBucket, result.settings.storage.attachmentsBucket, ...result.settings.hostnames];
 }
-
-/** Every R2 key pair a staging config carries (its own, and the review pool's that review stacks copy). */
-const R2_SECRET_KEYS = Object.values(R2_CREDENTIAL_KEYS).flatMap((purposes) => Object.values(purposes).flatMap((pair) => [pair.accessKeyId, pair.secretAccessKey]));
 
 describe("naming", () => {
     it("keeps every server (= Tailscale host) name a valid DNS label within 63 chars", () => {

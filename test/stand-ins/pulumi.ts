@@ -92,6 +92,13 @@ function parseFlags(argv: readonly string[], valueFlags: readonly string[], bool
 
 const one = (flags: Flags, name: string): string | undefined => flags.values.get(name)?.at(-1);
 
+/** The stack a command acts on (`stack rm` also takes it as its argument); the CLI's error without one. */
+function selectedStack(flags: Flags, fromArgument = false): string {
+    const name = (fromArgument ? flags.args[0] : undefined) ?? one(flags, "stack");
+    if (!name) throw new CliError("no stack selected; please use `pulumi stack select`", 6);
+    return name;
+}
+
 function servicePath(): string {
     const file = process.env.PULUMI_STANDIN_SERVICE;
     if (!file) throw new CliError("stand-in: PULUMI_STANDIN_SERVICE is not set");
@@ -258,8 +265,7 @@ function run(argv: string[]): string {
         const flags = parseFlags(argv.slice(2), ["stack"], []);
         requireLogin();
         readProject();
-        const name = flags.args[0] ?? one(flags, "stack");
-        if (!name) throw new CliError("no stack selected; please use `pulumi stack select`", 6);
+        const name = selectedStack(flags, true);
         requireStack(loadService(), name);
         return "";
     }
@@ -283,8 +289,7 @@ function run(argv: string[]): string {
     if (command === "stack" && (sub === "rm" || sub === "remove")) {
         const flags = parseFlags(argv.slice(2), ["stack"], ["yes", "non-interactive", "force", "preserve-config"]);
         requireLogin();
-        const name = flags.args[0] ?? one(flags, "stack");
-        if (!name) throw new CliError("no stack selected; please use `pulumi stack select`", 6);
+        const name = selectedStack(flags, true);
         const service = loadService();
         const stack = requireStack(service, name);
         if (!flags.bools.has("yes")) throw new CliError("--yes must be passed in to proceed when running in non-interactive mode", 2);
@@ -308,8 +313,7 @@ function run(argv: string[]): string {
         const flags = parseFlags(argv.slice(2), STACK_FLAGS, ["force"]);
         requireLogin();
         const project = readProject();
-        const name = one(flags, "stack");
-        if (!name) throw new CliError("no stack selected; please use `pulumi stack select`", 6);
+        const name = selectedStack(flags);
         const stack = requireStack(loadService(), name);
         const latest = stack.updates.at(-1);
         if (!latest) throw new CliError("getting latest configuration: no previous deployment");
@@ -330,8 +334,7 @@ function run(argv: string[]): string {
         const flags = parseFlags(argv.slice(2), STACK_FLAGS, []);
         requireLogin();
         const project = readProject();
-        const name = one(flags, "stack");
-        if (!name) throw new CliError("no stack selected; please use `pulumi stack select`", 6);
+        const name = selectedStack(flags);
         const service = loadService();
         requireStack(service, name);
         const [key, extra] = flags.args;
@@ -349,8 +352,7 @@ function run(argv: string[]): string {
         const flags = parseFlags(argv.slice(2), STACK_FLAGS, ["secret", "plaintext", "path", "raw"]);
         requireLogin();
         const project = readProject();
-        const name = one(flags, "stack");
-        if (!name) throw new CliError("no stack selected; please use `pulumi stack select`", 6);
+        const name = selectedStack(flags);
         requireStack(loadService(), name);
         const [key, argValue, extra] = flags.args;
         if (!key || extra !== undefined) throw new CliError("accepts between 1 and 2 arg(s)");
@@ -388,8 +390,7 @@ function run(argv: string[]): string {
         );
         requireLogin();
         const project = readProject();
-        const name = one(flags, "stack");
-        if (!name) throw new CliError("no stack selected; please use `pulumi stack select`", 6);
+        const name = selectedStack(flags);
         const service = loadService();
         const stack = requireStack(service, name);
         requireConfirmation(flags);
@@ -411,8 +412,7 @@ function run(argv: string[]): string {
         const flags = parseFlags(argv.slice(1), [...STACK_FLAGS, "config", "policy-pack", "exclude", "target", "message"], [...COMMON_BOOLS, "refresh", "skip-config-validation"]);
         requireLogin();
         const project = readProject();
-        const name = one(flags, "stack");
-        if (!name) throw new CliError("no stack selected; please use `pulumi stack select`", 6);
+        const name = selectedStack(flags);
         const service = loadService();
         const stack = requireStack(service, name);
         requireConfirmation(flags);
@@ -432,8 +432,7 @@ function run(argv: string[]): string {
         );
         requireLogin();
         const project = readProject();
-        const name = one(flags, "stack");
-        if (!name) throw new CliError("no stack selected; please use `pulumi stack select`", 6);
+        const name = selectedStack(flags);
         const stack = requireStack(loadService(), name);
         const config = applyConfigFlags(project, name, flags);
         if (!flags.bools.has("skip-config-validation")) validateOrThrow(name, project, config);
