@@ -146,11 +146,11 @@ export async function main(argv: readonly string[], io: { stdout(text: string): 
     const revoked = argv.flatMap((a, i) => (argv[i - 1] === "--revoke" ? [a] : []));
     if (stacks.length !== 1 || argv.length !== 2 + 2 * revoked.length) return fail(`expected --stack <name> and any --revoke <id>\n${USAGE}`, 2);
     const [stack] = stacks;
-    const { stackConfigFromFiles } = await import("../plan/stack-config");
+    const { invalidConfigReport, stackConfigFromFiles } = await import("../plan/stack-config");
     // The project as npm run sees it (its cwd): the stack file read here is the one pulumi writes.
     const source = stackConfigFromFiles(process.cwd(), stack);
     const parsed = parseConfig(source, stack);
-    if (!parsed.ok) return fail(`invalid stack config for ${stack} (${source.file}):\n${parsed.errors.map((e) => `  ${e}`).join("\n")}`, 2);
+    if (!parsed.ok) return fail(invalidConfigReport(stack, source.file, parsed.errors), 2);
     if (parsed.settings.kind === "review") return fail(`${stack} is a review stack: review stacks use the review pool's pairs, which staging's run mints (--stack staging)`, 2);
     const adminToken = process.env.CLOUDFLARE_ADMIN_API_TOKEN;
     if (!adminToken) return fail("CLOUDFLARE_ADMIN_API_TOKEN must hold a Cloudflare token with Account API Tokens: Edit (docs/storage.md, \"Credentials\")", 2);

@@ -110,7 +110,7 @@ function kamalOf(appDir: string, given?: string): Deployment["kamal"] {
  */
 async function fromStack(stack: string, appDirFlag: string | undefined, overrides: Readonly<Record<string, string>>, io: DoctorIo): Promise<Target> {
     // Loaded here only: the deploy step's form does without them.
-    const [{ stackConfigFromFiles }, { readCheckoutCommit, resolveAppVersion }, { askCapacity, givenToken }] = await Promise.all([
+    const [{ invalidConfigReport, stackConfigFromFiles }, { readCheckoutCommit, resolveAppVersion }, { askCapacity, givenToken }] = await Promise.all([
         import("../plan/stack-config"),
         import("../lib/app-checkout"),
         import("../plan/capacity-report"),
@@ -118,7 +118,7 @@ async function fromStack(stack: string, appDirFlag: string | undefined, override
     const source = stackConfigFromFiles(PROJECT_ROOT, stack, overrides);
     const parsed = parseConfig(source, stack);
     if (!parsed.ok) {
-        io.stderr(`invalid stack config for ${stack} (${source.file}):\n${parsed.errors.map((e) => `  ${e}\n`).join("")}`);
+        io.stderr(`${invalidConfigReport(stack, source.file, parsed.errors)}\n`);
         return 2;
     }
     const { settings } = parsed;

@@ -35,10 +35,10 @@ export async function main(argv: readonly string[], io: { stdout(text: string): 
     const fail = (message: string): number => (io.stderr(`restore-drill: ${message}\n`), 2);
     if (argv.length !== 2 || argv[0] !== "--stack") return fail(`expected --stack <name>\n${USAGE}`);
     const stack = argv[1];
-    const { stackConfigFromFiles } = await import("../plan/stack-config");
+    const { invalidConfigReport, stackConfigFromFiles } = await import("../plan/stack-config");
     const source = stackConfigFromFiles(seams.root ?? PROJECT_ROOT, stack);
     const parsed = parseConfig(source, stack);
-    if (!parsed.ok) return fail(`invalid stack config for ${stack} (${source.file}):\n${parsed.errors.map((e) => `  ${e}`).join("\n")}`);
+    if (!parsed.ok) return fail(invalidConfigReport(stack, source.file, parsed.errors));
     const accessKeyId = process.env[LITESTREAM_ENV.accessKeyId];
     const secretAccessKey = process.env[LITESTREAM_ENV.secretAccessKey];
     if (!accessKeyId || !secretAccessKey) return fail(`${LITESTREAM_ENV.accessKeyId} and ${LITESTREAM_ENV.secretAccessKey} must hold the stack's Litestream credentials (docs/runbooks.md, "Restore drill")`);

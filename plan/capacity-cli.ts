@@ -7,7 +7,7 @@ import * as path from "path";
 import { parseConfig } from "../config/parse";
 import { parseArgs } from "./args";
 import { askCapacity, givenToken, TOKEN_SOURCES } from "./capacity-report";
-import { readStackConfig } from "./stack-config";
+import { invalidConfigReport, readStackConfig } from "./stack-config";
 
 const USAGE = "usage: [HCLOUD_TOKEN=<token>] npm run capacity -- --stack <production|staging|pr-N> [--set hcloudToken=<token>] [--set key=value ...]";
 const ROOT = path.resolve(__dirname, "..", "..");
@@ -30,7 +30,7 @@ async function main(): Promise<number> {
     }
     const parsed = parseConfig(read.source, args.stack);
     if (!parsed.ok) {
-        process.stderr.write(`invalid stack config for ${args.stack} (${read.source.file}):\n${parsed.errors.map((e) => `  ${e}\n`).join("")}`);
+        process.stderr.write(`${invalidConfigReport(args.stack, read.source.file, parsed.errors)}\n`);
         return 2;
     }
     const outcome = await askCapacity(parsed.settings, token);

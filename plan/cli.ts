@@ -7,7 +7,7 @@ import { costSummary, PlanPrices, StackCost, tablePlanPrices } from "../pricing/
 import { parseArgs } from "./args";
 import { costJson, planCost } from "./cost";
 import type { PlanResult } from "./run";
-import { readStackConfig } from "./stack-config";
+import { invalidConfigReport, readStackConfig } from "./stack-config";
 import { writePlan } from "./write";
 
 const USAGE = "usage: npm run plan -- --stack <production|staging|pr-N> [--out <dir>] [--set key=value ...]";
@@ -52,7 +52,7 @@ async function main(): Promise<number> {
     const { runPlan } = await import("./run");
     const result = await runPlan(args.stack, source);
     if (!result.ok) {
-        process.stderr.write(`invalid stack config for ${args.stack} (${source.file}):\n${result.errors.map((e) => `  ${e}\n`).join("")}`);
+        process.stderr.write(`${invalidConfigReport(args.stack, source.file, result.errors)}\n`);
         return 2;
     }
     const dir = path.resolve(args.out ?? path.join(ROOT, "out", args.stack));

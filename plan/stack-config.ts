@@ -16,6 +16,10 @@ export interface StackConfigSource extends RawConfig {
     readonly placeholders: readonly string[];
 }
 
+/** How every CLI reports a config the parser refused: the stack and its file, then one indented line per problem. */
+export const invalidConfigReport = (stack: string, file: string, errors: readonly string[]): string =>
+    `invalid stack config for ${stack} (${file}):\n${errors.map((e) => `  ${e}`).join("\n")}`;
+
 /** A stack's config, or one line per problem that stops the CLI before the program runs. */
 export type StackConfigRead = { readonly ok: true; readonly source: StackConfigSource } | { readonly ok: false; readonly errors: readonly string[] };
 
