@@ -29,8 +29,9 @@ function plan(args: string[], env: NodeJS.ProcessEnv): Promise<{ status: number 
 describe("live Hetzner prices", () => {
     let api: FakeHetzner;
     const state: FakeHetznerState = { token: TOKEN, pricing: pricingAnswer(TABLE_SERVERS), serverTypes: [serverTypeAnswer("cax11", { fsn1: true, nbg1: true, hel1: false })], servers: [] };
-    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cost-live-"));
+    let tmp: string;
     before(async () => {
+        tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cost-live-"));
         api = await fakeHetzner(state);
     });
     after(async () => {

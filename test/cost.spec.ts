@@ -125,8 +125,9 @@ describe("cost of the committed stacks", () => {
 });
 
 describe("cost in the plan's output", () => {
-    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cost-plan-"));
-    after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+    let tmp: string;
+    before(() => (tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cost-plan-"))));
+    after(() => tmp && fs.rmSync(tmp, { recursive: true, force: true }));
 
     it("prints the monthly total and one line per item, and writes cost.json", () => {
         const out = path.join(tmp, "staging");

@@ -311,10 +311,15 @@ for (const [title, cases] of [
 }
 
 describe("doctor: the command", () => {
-    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "doctor-"));
-    after(() => fs.rmSync(tmp, { recursive: true, force: true }));
-    const litestreamFile = path.join(tmp, "litestream.yml");
-    fs.writeFileSync(litestreamFile, litestream("staging"));
+    // Made when the suite runs, not when mocha loads it: a filtered run leaves nothing behind.
+    let tmp: string;
+    let litestreamFile: string;
+    before(() => {
+        tmp = fs.mkdtempSync(path.join(os.tmpdir(), "doctor-"));
+        litestreamFile = path.join(tmp, "litestream.yml");
+        fs.writeFileSync(litestreamFile, litestream("staging"));
+    });
+    after(() => tmp && fs.rmSync(tmp, { recursive: true, force: true }));
 
     async function run(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
         const out = { stdout: "", stderr: "" };

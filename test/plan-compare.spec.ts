@@ -12,11 +12,17 @@ import { tablePrices } from "../pricing/cost";
 import { writePlan } from "../plan/write";
 import { planFor, ROOT } from "./support";
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "plan-compare-"));
+/** Where the plans are written: made by the first plan a suite writes, removed after each suite. */
+let tmp: string | undefined;
 let counter = 0;
+const removeTmp = (): void => {
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+    tmp = undefined;
+};
 
 /** The offline plan of `stack` with `overrides`, written as `npm run plan` writes it. */
 async function written(stack: string, overrides: Record<string, string> = {}): Promise<{ dir: string; plan: PlanOnDisk }> {
+    tmp ??= fs.mkdtempSync(path.join(os.tmpdir(), "plan-compare-"));
     const result = await planFor(stack, { appVersion: "v1", ...overrides });
     const dir = path.join(tmp, `${counter++}`, stack);
     writePlan(result, dir, { "cost.json": costJson(planCost(result, tablePrices())) });
@@ -28,7 +34,7 @@ describe("plan-compare: host impact", () => {
     before(async () => {
         staging = (await written("staging")).plan;
     });
-    after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+    after(removeTmp);
 
     const impactOf = async (overrides: Record<string, string>, stack = "staging", base = staging) => hostImpact(base, (await written(stack, overrides)).plan);
 
@@ -100,6 +106,8 @@ describe("plan-compare: host impact", () => {
 });
 
 describe("plan-compare: the bill", () => {
+    after(removeTmp);
+
     it("shows base, head and the difference per item, and calls out a rescale as a new order", async () => {
         const base = (await written("staging")).plan;
         const head = (await written("staging", { webServerType: "cax21", volumeSize: "110" })).plan;

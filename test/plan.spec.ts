@@ -26,8 +26,9 @@ interface Entry {
 }
 
 describe("offline plan command", () => {
-    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "plan-"));
-    after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+    let tmp: string;
+    before(() => (tmp = fs.mkdtempSync(path.join(os.tmpdir(), "plan-"))));
+    after(() => tmp && fs.rmSync(tmp, { recursive: true, force: true }));
     const entries: Record<string, Entry[]> = {};
 
     for (const [stack, railsEnv] of [["staging", "staging"], ["production", "production"], ["pr-7", "staging"]]) {

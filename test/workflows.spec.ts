@@ -460,8 +460,9 @@ describe("delivery workflows", () => {
 
 describe("pull requests: the preview comment carries the offline plans' host impact and bill", () => {
     const workflow = loadWorkflow("pull-request.yml");
-    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "pr-comment-"));
-    after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+    let tmp: string;
+    before(() => (tmp = fs.mkdtempSync(path.join(os.tmpdir(), "pr-comment-"))));
+    after(() => tmp && fs.rmSync(tmp, { recursive: true, force: true }));
     /** plan-compare's Markdown as the plan job's summary has it, and the job's output carrying it. */
     let markdown = "";
     let output = "";
