@@ -29,9 +29,9 @@ function newestSource() {
     return newest;
 }
 
-function ensureBuilt() {
-    const built = fs.existsSync(stamp) ? fs.statSync(stamp).mtimeMs : 0;
-    if (built >= newestSource()) return;
+const isBuilt = () => (fs.existsSync(stamp) ? fs.statSync(stamp).mtimeMs : 0) >= newestSource();
+
+function compile() {
     try {
         execFileSync(process.execPath, [require.resolve("typescript/bin/tsc"), "-p", root], { stdio: ["ignore", "pipe", "pipe"] });
     } catch (err) {
@@ -41,6 +41,32 @@ function ensureBuilt() {
         process.exit(1);
     }
     fs.writeFileSync(stamp, "");
+}
+
+// Launchers may start together (the tests' parallel workers, a deploy step beside a preview): one
+// compiles while the others wait, so none loads a file of bin/ that tsc is still writing.
+function ensureBuilt() {
+    if (isBuilt()) return;
+    const lock = path.join(root, "bin", ".build-lock");
+    fs.mkdirSync(path.dirname(lock), { recursive: true });
+    const pause = new Int32Array(new SharedArrayBuffer(4));
+    for (;;) {
+        try {
+            fs.mkdirSync(lock);
+            break;
+        } catch (err) {
+            if (err.code !== "EEXIST") throw err;
+        }
+        // Older than any compilation takes: left by a launcher that was killed.
+        if (Date.now() - fs.statSync(lock, { throwIfNoEntry: false })?.mtimeMs > 300000) fs.rmSync(lock, { recursive: true, force: true });
+        Atomics.wait(pause, 0, 0, 100);
+        if (isBuilt()) return;
+    }
+    try {
+        if (!isBuilt()) compile();
+    } finally {
+        fs.rmSync(lock, { recursive: true, force: true });
+    }
 }
 
 ensureBuilt();
