@@ -1,4 +1,4 @@
-// A real deploy target on this machine, started and stopped by the rehearsal spec: Debian's
+// A real deploy target on this machine, started and stopped by the rehearsal (stack.ts): Debian's
 // dockerd, docker-registry and sshd in their own PID, mount and network namespaces (host.sh), a
 // `deploy` user reached with a key held by a private ssh-agent, and, on this machine's side of the
 // namespace's link, stand-ins for what lies outside a real host: a DNS server that sends R2's
@@ -129,10 +129,20 @@ const executable = (pid: number): string | undefined => {
     }
 };
 
-/** A /30 in 10.251.0.0/16 that no interface of this machine uses yet. */
-function freeSubnet(): number {
+/**
+ * A /30 in 10.251.0.0/16 that no interface of this machine uses yet, and the veth pair for it,
+ * claimed by creating the pair: other parts of the rehearsal start hosts at the same moment in
+ * other processes, and of two `ip link add` of one name only one succeeds.
+ */
+function claimLink(): { n: number; outside: string; inside: string } {
     const used = run("ip", ["-o", "-4", "addr"]);
-    for (let n = 1; n < 255; n++) if (!used.includes(`10.251.${n}.`)) return n;
+    for (let n = 1; n < 255; n++) {
+        if (used.includes(`10.251.${n}.`)) continue;
+        const [outside, inside] = [`rsl${n}a`, `rsl${n}b`];
+        const added = spawnSync("ip", ["link", "add", outside, "type", "veth", "peer", "name", inside], { encoding: "utf8" });
+        if (added.status === 0) return { n, outside, inside };
+        if (!added.stderr.includes("File exists")) throw new Error(`ip link add ${outside} failed (${added.status}): ${added.stderr}`);
+    }
     throw new Error("no free 10.251.x.0/30 subnet");
 }
 
@@ -174,13 +184,12 @@ function certificates(dir: string): { ca: string; key: string; cert: string } {
 }
 
 export async function startRehearsalHost(options: RehearsalOptions): Promise<RehearsalHost> {
+    const { n, outside, inside } = claimLink();
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rehearsal-"));
     // sshd reads the deploy user's authorized keys as that user.
     fs.chmodSync(dir, 0o755);
-    const n = freeSubnet();
     const [gateway, address] = [`10.251.${n}.1`, `10.251.${n}.2`];
     const namespace = `rehearsal-${process.pid}-${n}`;
-    const [outside, inside] = [`rsl${n}a`, `rsl${n}b`];
     const sshPort = 2222;
     let launcher: ChildProcess | undefined;
     let outsideWorld: ChildProcess | undefined;
@@ -219,7 +228,6 @@ export async function startRehearsalHost(options: RehearsalOptions): Promise<Reh
 
         // The link between this machine and the host's network namespace.
         run("ip", ["netns", "add", namespace]);
-        run("ip", ["link", "add", outside, "type", "veth", "peer", "name", inside]);
         run("ip", ["link", "set", inside, "netns", namespace]);
         run("ip", ["addr", "add", `${gateway}/30`, "dev", outside]);
         run("ip", ["link", "set", outside, "up"]);
@@ -320,16 +328,24 @@ export async function startRehearsalHost(options: RehearsalOptions): Promise<Reh
     }
 }
 
-/** Files for an image built FROM scratch: relative path → content, a file to copy, a link or a directory. */
+/**
+ * An image's files: relative path → content, a file to copy, a link or a directory, with its mode
+ * and owner (uid = gid).
+ */
 export type ImageFiles = Readonly<
-    Record<string, { readonly content?: string | Buffer; readonly copy?: string; readonly link?: string; readonly directory?: boolean; readonly mode?: number }>
+    Record<string, { readonly content?: string | Buffer; readonly copy?: string; readonly link?: string; readonly directory?: boolean; readonly mode?: number; readonly owner?: number }>
 >;
 
-/** Builds an image from a Dockerfile and its context on the host's daemon. */
-export function buildImage(host: RehearsalHost, tag: string, dockerfile: string, files: ImageFiles): void {
-    const context = fs.mkdtempSync(path.join(host.dir, "context-"));
+/**
+ * Makes an image of `files` on the host's daemon with one `docker import`, the Dockerfile
+ * instructions in `changes` (ENV, LABEL, USER, WORKDIR, CMD, ENTRYPOINT): one layer, where
+ * `docker build` would commit a container per instruction, each a whole copy under the vfs driver.
+ */
+export function importImage(host: RehearsalHost, tag: string, changes: readonly string[], files: ImageFiles): void {
+    const context = fs.mkdtempSync(path.join(host.dir, "image-"));
     try {
-        fs.writeFileSync(path.join(context, "Dockerfile"), dockerfile);
+        // The image's root directory: mkdtemp makes it 0700, which no container user but root could enter.
+        fs.chmodSync(context, 0o755);
         for (const [file, spec] of Object.entries(files)) {
             const target = path.join(context, file);
             fs.mkdirSync(path.dirname(target), { recursive: true });
@@ -338,8 +354,10 @@ export function buildImage(host: RehearsalHost, tag: string, dockerfile: string,
             else if (spec.copy) fs.copyFileSync(spec.copy, target);
             else fs.writeFileSync(target, spec.content ?? "");
             if (spec.mode !== undefined && !spec.link) fs.chmodSync(target, spec.mode);
+            if (spec.owner !== undefined) fs.lchownSync(target, spec.owner, spec.owner);
         }
-        host.docker(["build", "-q", "-t", tag, "-"], execFileSync("tar", ["-C", context, "-c", "."], { maxBuffer: 256 * 1024 * 1024 }));
+        const layer = execFileSync("tar", ["-C", context, "--numeric-owner", "-c", "."], { maxBuffer: 256 * 1024 * 1024 });
+        host.docker(["import", ...changes.flatMap((change) => ["--change", change]), "-", tag], layer);
     } finally {
         fs.rmSync(context, { recursive: true, force: true });
     }

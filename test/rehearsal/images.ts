@@ -1,4 +1,4 @@
-// The images the rehearsal host runs, built FROM scratch out of this machine's own binaries (no
+// The images the rehearsal host runs, made (docker import) of this machine's own binaries (no
 // registry beyond npm and Debian's archive is reachable): the app, Litestream (the real binary from
 // the npm package the storage tests use) and a stand-in for kamal-proxy, the one image that cannot
 // be had here.
@@ -6,7 +6,7 @@ import * as path from "path";
 import { KAMAL_PROXY_IMAGE } from "../../renderers/kamal";
 import { LITESTREAM_IMAGE } from "../../renderers/litestream";
 import { ROOT } from "../support";
-import { buildImage, busyboxFiles, programWithLibraries, RehearsalHost } from "./host";
+import { busyboxFiles, importImage, programWithLibraries, RehearsalHost } from "./host";
 
 /**
  * The user kamal-proxy's image runs as, as its Dockerfile makes it on ubuntu:noble (whose `ubuntu`
@@ -26,7 +26,11 @@ export const KAMAL_PROXY_CONFIG = "/home/kamal-proxy/.config/kamal-proxy";
  */
 const KAMAL_PROXY = `#!/bin/sh
 case "$1" in
-run) exec sleep 2147483647 ;;
+run)
+    # kamal-proxy's run stops on SIGTERM (internal/cmd/run.go: signal.Notify(ch, SIGTERM, SIGINT)).
+    trap 'exit 0' TERM INT
+    sleep 2147483647 &
+    wait ;;
 deploy)
     service="$2"
     shift 2
@@ -66,18 +70,24 @@ for db in "$RAILS_ENV" "\${RAILS_ENV}_queue" "\${RAILS_ENV}_cache" "\${RAILS_ENV
 done
 mkdir -p /tmp/www
 if [ "$APP_HEALTHY" = yes ]; then echo ok >/tmp/www/up; fi
-exec httpd -f -p 80 -h /tmp/www
+httpd -f -p 80 -h /tmp/www &
+server=$!
+# Puma stops on SIGTERM (lib/puma/launcher.rb, setup_signals), so \`docker stop\` does not wait out its timeout.
+trap 'kill "$server"; exit 0' TERM
+wait
 `;
 
 /** Under the tag Kamal runs, and as the real image's user, who owns the configuration directory. */
 export function buildKamalProxy(host: RehearsalHost): void {
     const id = KAMAL_PROXY_UID;
-    const dockerfile = `FROM scratch\nCOPY . /\nRUN chown -R ${id}:${id} /home/kamal-proxy\nENV PATH=/usr/local/bin:/bin\nUSER kamal-proxy:kamal-proxy\nCMD ["kamal-proxy", "run"]\n`;
-    buildImage(host, KAMAL_PROXY_IMAGE, dockerfile, {
+    const home = "home/kamal-proxy";
+    importImage(host, KAMAL_PROXY_IMAGE, ["ENV PATH=/usr/local/bin:/bin", "USER kamal-proxy:kamal-proxy", 'CMD ["kamal-proxy", "run"]'], {
         ...busyboxFiles(),
-        "etc/passwd": { content: `root:x:0:0:root:/root:/bin/sh\nkamal-proxy:x:${id}:${id}::/home/kamal-proxy:/bin/sh\n` },
+        "etc/passwd": { content: `root:x:0:0:root:/root:/bin/sh\nkamal-proxy:x:${id}:${id}::/${home}:/bin/sh\n` },
         "etc/group": { content: `root:x:0:\nkamal-proxy:x:${id}:\n` },
-        [KAMAL_PROXY_CONFIG.slice(1)]: { directory: true, mode: 0o755 },
+        [home]: { directory: true, owner: id },
+        [`${home}/.config`]: { directory: true, owner: id },
+        [KAMAL_PROXY_CONFIG.slice(1)]: { directory: true, mode: 0o755, owner: id },
         "usr/local/bin/kamal-proxy": { content: KAMAL_PROXY, mode: 0o755 },
     });
 }
@@ -89,7 +99,7 @@ export function buildKamalProxy(host: RehearsalHost): void {
  */
 export function buildLitestream(host: RehearsalHost, caPem: string): void {
     const tag = LITESTREAM_IMAGE.split("@")[0];
-    buildImage(host, tag, 'FROM scratch\nCOPY . /\nENTRYPOINT ["/usr/local/bin/litestream"]\n', {
+    importImage(host, tag, ['ENTRYPOINT ["/usr/local/bin/litestream"]'], {
         "usr/local/bin/litestream": { copy: path.join(ROOT, "node_modules", "@flydotio", "litestream-linux-x64", "litestream"), mode: 0o755 },
         "etc/ssl/certs/ca-certificates.crt": { content: caPem },
     });
@@ -102,9 +112,7 @@ export function buildLitestream(host: RehearsalHost, caPem: string): void {
  */
 export function buildApp(host: RehearsalHost, repository: string, version: string, healthy: boolean, build = "first"): void {
     const tag = `${repository}:${version}`;
-    const dockerfile = [
-        "FROM scratch",
-        "COPY . /",
+    const changes = [
         "ENV PATH=/usr/local/bin:/usr/bin:/bin",
         `ENV APP_VERSION=${version} APP_HEALTHY=${healthy ? "yes" : "no"} APP_BUILD=${build}`,
         // Kamal refuses an image without its service label.
@@ -112,13 +120,13 @@ export function buildApp(host: RehearsalHost, repository: string, version: strin
         "WORKDIR /rails",
         "USER 1000:1000",
         'CMD ["/bin/sh", "/rails/boot.sh"]',
-        "",
-    ].join("\n");
-    buildImage(host, tag, dockerfile, {
+    ];
+    importImage(host, tag, changes, {
         ...busyboxFiles(),
         ...programWithLibraries("/usr/bin/sqlite3"),
         "rails/boot.sh": { content: BOOT, mode: 0o755 },
-        "rails/bin/jobs": { content: "#!/bin/sh\nexec sleep 2147483647\n", mode: 0o755 },
+        // Solid Queue's supervisor, like Puma, stops on SIGTERM.
+        "rails/bin/jobs": { content: "#!/bin/sh\ntrap 'exit 0' TERM\nsleep 2147483647 &\nwait\n", mode: 0o755 },
         "rails/storage": { directory: true, mode: 0o755 },
         // What assets:precompile leaves; Kamal bridges it between versions (asset_path).
         [`rails/public/assets/application-${version}.css`]: { content: "body{}\n" },
