@@ -9,7 +9,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { CriticalPath, INVOKE_SECONDS, measureCriticalPath, MODEL_SECONDS } from "./critical-path";
-import { DeployRecord, overheadLines, RECORD } from "./deploy-overhead";
+import { overheadLines, readDeployRecords, RECORD_DIR } from "./deploy-overhead";
 import { stackConfigFromFiles } from "./stack-config";
 
 const ROOT = path.resolve(__dirname, "..", "..");
@@ -81,6 +81,7 @@ async function main(): Promise<void> {
             for (let i = 0; i < RUNS; i++) measured.push(await measureCriticalPath(stack, stackConfigFromFiles(ROOT, stack)));
             paths.push({ stack, path: [...measured].sort((a, b) => a.measured - b.measured)[Math.floor(RUNS / 2)] });
         }
+        const deployRecord = readDeployRecords(ROOT);
         const lines = [
             `node ${process.version}, ${os.cpus().length} CPUs, median of ${RUNS} runs, floor and plans interleaved; load average (1, 5, 15 min) ${loadBefore} before, ${loadAfter} after`,
             `floor: require the five Pulumi SDKs: ${floor.node.toFixed(0)} ms with node, ${floor.npm.toFixed(0)} ms through npm run (bench-floor)`,
@@ -99,9 +100,9 @@ async function main(): Promise<void> {
                     `| ${stack} | ${p.measured.toFixed(1)} | ${p.ideal} | ${(p.measured / p.ideal).toFixed(3)} | ${p.idealChain.join(" ← ")} |`,
             ),
             "",
-            ...(fs.existsSync(path.join(ROOT, RECORD))
-                ? overheadLines(JSON.parse(fs.readFileSync(path.join(ROOT, RECORD), "utf8")) as DeployRecord)
-                : [`deploy step overhead: no record in ${RECORD}; the deploy rehearsal writes it (RAILS_STACK_KAMAL=<kamal> npx mocha -g "deploy rehearsal", as root)`]),
+            ...(deployRecord
+                ? overheadLines(deployRecord)
+                : [`deploy step overhead: no record in ${RECORD_DIR}; the deploy rehearsal writes it (RAILS_STACK_KAMAL=<kamal> npm run rehearsal, as root)`]),
         ];
         process.stdout.write(`${lines.join("\n")}\n`);
     } finally {

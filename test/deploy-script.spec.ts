@@ -1,6 +1,6 @@
 // deploy/kamal-deploy.sh, the script the deploy Command runs, exercised with recording stand-ins
 // for SSH (the host) and Kamal, with the environment the Command really passes (from the offline
-// plan) and the real app checker on fixture apps. The rehearsal spec runs the real Kamal.
+// plan) and the real app checker on fixture apps. The rehearsal (test/rehearsal/) runs the real Kamal.
 import * as assert from "assert";
 import { execFileSync, spawnSync } from "child_process";
 import { createHash } from "crypto";
@@ -8,7 +8,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { DEPLOY_COMMAND } from "../components/deploy";
-import { deployTiming, overheadLines } from "../plan/deploy-overhead";
+import { deployTiming, overheadLines, readDeployRecords, writeDeployRecord } from "../plan/deploy-overhead";
 import { KAMAL_FILES } from "../renderers/kamal";
 import { haveTool, OkPlan, plainInputs, planFor, resourcesOfType, ROOT } from "./support";
 
@@ -436,6 +436,20 @@ describe("deploy script with recording stand-ins", function () {
         const record = { recorded: "2026-12-01T00:00:00.000Z", deploys: [deployTiming("staging v1", "deployed shop v1 to h (a) with RAILS_ENV=staging in 24s (Kamal: 20s)\n")!, { name: "staging v2", totalSeconds: 11, kamalSeconds: 10 }] };
         assert.deepStrictEqual(overheadLines(record).slice(3), ["| staging v1 | 24 | 20 | 20% |", "| staging v2 | 11 | 10 | 10% |", "| all | 35 | 30 | 17% |"]);
         assert.strictEqual(deployTiming("failed", "deploy: error: kamal setup failed\n"), undefined);
+    });
+
+    it("the bench reads the rehearsal's parts as one record, dated by the newest", () => {
+        const root = path.join(tmp, "records");
+        assert.strictEqual(readDeployRecords(root), undefined);
+        writeDeployRecord(root, "staging", [{ name: "staging v1", totalSeconds: 20, kamalSeconds: 15 }], new Date("2026-12-01T10:00:00Z"));
+        writeDeployRecord(root, "review", [{ name: "pr-7 v1", totalSeconds: 12, kamalSeconds: 10 }], new Date("2026-12-01T11:00:00Z"));
+        assert.deepStrictEqual(readDeployRecords(root), {
+            recorded: "2026-12-01T11:00:00.000Z",
+            deploys: [
+                { name: "pr-7 v1", totalSeconds: 12, kamalSeconds: 10 },
+                { name: "staging v1", totalSeconds: 20, kamalSeconds: 15 },
+            ],
+        });
     });
 
     it("passes shellcheck, as do the hook scripts it installs", function () {

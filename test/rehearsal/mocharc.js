@@ -1,0 +1,14 @@
+// mocha's settings for the deploy rehearsal (`npm run rehearsal`, the first half of `npm test`): its
+// four parts side by side, each in a worker process of its own, on hosts of its own.
+"use strict";
+
+module.exports = {
+    require: ["ts-node/register/transpile-only"],
+    extension: ["ts"],
+    spec: ["test/rehearsal/*.spec.ts"],
+    parallel: true,
+    jobs: 4,
+    timeout: 60000,
+    reporter: "./test/summary-reporter.js",
+    "reporter-option": ["label=deploy rehearsal"],
+};

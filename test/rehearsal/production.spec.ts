@@ -1,0 +1,59 @@
+// Production's deploy rehearsed for real (./stack.ts): its committed config, Solid Queue in a container
+// of its own, and only the image that was reviewed, pinned by digest (appImageDigest).
+import * as assert from "assert";
+import * as fs from "fs";
+import * as path from "path";
+import { JOBS_COMMAND } from "../../renderers/kamal";
+import { databaseFiles } from "../../renderers/litestream";
+import { buildApp } from "./images";
+import { DeployRun, describeRehearsal, registryLogins, Rehearsal, repoDigest, REPOSITORY } from "./stack";
+
+const escaped = (text: string) => text.replace(/[.]/g, "\\.");
+
+describeRehearsal("production", "production: the reviewed image, pinned by digest", (suite) => {
+    let r: Rehearsal;
+    let reviewed: string;
+    const runs: DeployRun[] = [];
+    before(async () => {
+        r = await Rehearsal.start("production", suite);
+        buildApp(r.host, REPOSITORY, "v1", true);
+        reviewed = repoDigest(r, "v1");
+    });
+    after(async () => r && (await r.host.stop()));
+
+    it("the pinned digest runs, web and jobs, with RAILS_ENV=production on the volume; the digest is printed, the host logged out", () => {
+        const run = r.deploy("v1", { pin: reviewed });
+        runs.push(run);
+        assert.strictEqual(run.status, 0, run.output);
+        for (const role of ["web", "job"]) {
+            const [container] = r.running(`shop-${role}-production-`);
+            assert.ok(container, `${role}: ${JSON.stringify(r.containers())}`);
+            assert.strictEqual(container.image, `${REPOSITORY}:v1`);
+            assert.ok((JSON.parse(r.inspect(container.id, "{{json .Config.Env}}")) as string[]).includes("RAILS_ENV=production"), role);
+        }
+        assert.deepStrictEqual(JSON.parse(r.inspect(r.running("shop-job-production-")[0].id, "{{json .Config.Cmd}}")), [JOBS_COMMAND]);
+        for (const file of Object.values(databaseFiles("production"))) assert.ok(fs.existsSync(path.join(r.host.storage, file)), file);
+        assert.ok(run.stdout.includes(`image: ${REPOSITORY}:v1 is ${reviewed}\n`), run.stdout);
+        assert.deepStrictEqual(registryLogins(r), [], "no registry credential left on the host");
+    });
+
+    it("a tag moved since review is refused before anything boots: the reviewed image keeps running; logged out after the failure too", () => {
+        buildApp(r.host, REPOSITORY, "v1", true, "rebuilt");
+        assert.notStrictEqual(repoDigest(r, "v1"), reviewed);
+        const moved = r.deploy("v1", { pin: reviewed });
+        runs.push(moved);
+        assert.notStrictEqual(moved.status, 0);
+        assert.match(moved.output, new RegExp(`${escaped(REPOSITORY)}:v1 on ${r.hostname} was pulled as ${escaped(REPOSITORY)}@sha256:[0-9a-f]{64}, not appImageDigest ${reviewed}: the tag moved since review`));
+        const reviewedImage = r.host.docker(["image", "inspect", "--format", "{{.Id}}", `${REPOSITORY}@${reviewed}`]).trim();
+        for (const role of ["web", "job"]) {
+            const running = r.running(`shop-${role}-production-`);
+            assert.strictEqual(running.length, 1, role);
+            assert.strictEqual(r.inspect(running[0].id, "{{.Image}}"), reviewedImage, `${role}: the reviewed image keeps running`);
+        }
+        assert.deepStrictEqual(registryLogins(r), [], "logged out after a failed deploy too");
+    });
+
+    it("no secret value appears in any log", () => {
+        r.assertNoSecretIn(r.logs(runs));
+    });
+});

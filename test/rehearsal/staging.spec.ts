@@ -1,0 +1,144 @@
+// The deploy rehearsed for real, staging's deploys: the real Kamal over real SSH into a real Docker
+// daemon on a rehearsal host on this machine (./host.ts), with the Kamal set the offline plan renders
+// for the stack. Only kamal-proxy is a stand-in image; what lies outside a real host is stood in for
+// too (cloud-init's record of a finished boot, DNS and S3 for R2).
+import * as assert from "assert";
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import { databaseFiles } from "../../renderers/litestream";
+import { buildApp } from "./images";
+import { DeployRun, describeRehearsal, filesUnder, registryLogins, Rehearsal, repoDigest, REPOSITORY, tailnetStatus } from "./stack";
+
+describeRehearsal("staging", "staging: first deploy, a second version, and what goes wrong", (suite) => {
+    let r: Rehearsal;
+    const runs: DeployRun[] = [];
+    before(async () => {
+        r = await Rehearsal.start("staging", suite);
+        buildApp(r.host, REPOSITORY, "v1", true);
+        buildApp(r.host, REPOSITORY, "v2", true);
+        buildApp(r.host, REPOSITORY, "v3", false);
+    });
+    after(async () => r && (await r.host.stop()));
+
+    it("points the plan's set at the host by its SSH port only", () => {
+        const set = r.set();
+        const back = (text: string) => text.replace(`Port ${r.host.sshPort}\n`, "Port 22\n").replace(`port: ${r.host.sshPort}\n`, "port: 22\n");
+        for (const [file, text] of Object.entries(set.files)) assert.strictEqual(back(text), r.plan.artifacts[`kamal/${file}`], file);
+        assert.deepStrictEqual(Object.keys(set.files).sort(), Object.keys(r.plan.artifacts).filter((f) => f.startsWith("kamal/")).map((f) => f.slice(6)).sort());
+    });
+
+    it("first deploy: the app runs with the stack's RAILS_ENV, on the volume, behind the proxy", () => {
+        const run = r.deploy("v1");
+        runs.push(run);
+        assert.strictEqual(run.status, 0, run.output);
+        const [web] = r.running("shop-web-staging-");
+        assert.ok(web, JSON.stringify(r.containers()));
+        assert.strictEqual(web.image, `${REPOSITORY}:v1`);
+        const env = r.inspect(web.id, "{{json .Config.Env}}");
+        assert.ok((JSON.parse(env) as string[]).includes("RAILS_ENV=staging"), env);
+        assert.ok(r.running("kamal-proxy").length === 1);
+        // The app created its databases where Litestream looks for them.
+        for (const file of Object.values(databaseFiles("staging"))) assert.ok(fs.existsSync(path.join(r.host.storage, file)), file);
+        const boots = spawnSync("sqlite3", [path.join(r.host.storage, "staging.sqlite3"), "SELECT version, rails_env FROM boots"], { encoding: "utf8" }).stdout;
+        assert.strictEqual(boots, "v1|staging\n");
+    });
+
+    it("Litestream runs the rendered file on the same volume and replicates under the stack's prefix", async () => {
+        const [litestream] = r.running("shop-litestream");
+        assert.ok(litestream, JSON.stringify(r.containers()));
+        const mounts = JSON.parse(r.inspect(litestream.id, "{{json .Mounts}}")) as { Source: string; Destination: string }[];
+        assert.ok(mounts.some((m) => m.Destination === "/rails/storage" && m.Source === "/mnt/storage"));
+        const config = mounts.find((m) => m.Destination === "/etc/litestream.yml")!;
+        assert.strictEqual(fs.readFileSync(path.join(r.host.dir, "home", config.Source.replace(/^\/home\//, "")), "utf8"), r.plan.artifacts["storage/litestream.yml"]);
+        assert.strictEqual(r.inspect(litestream.id, "{{.Config.User}}"), "1000:1000");
+        const bucket = path.join(r.host.s3, r.settings.storage.backupsBucket);
+        await r.waitFor("a snapshot of the primary database in S3", 30, () => filesUnder(bucket).some((f) => f.startsWith("staging/primary/generations/") && f.includes("/snapshots/")));
+        for (const f of filesUnder(bucket)) assert.match(f, /^staging\/(primary|queue|cache|cable)\//, f);
+        // And it restores: the replica holds the app's data (once its first snapshot is complete).
+        let restore = { status: null as number | null, output: "" };
+        await r.waitFor("a restore from the replica", 30, () => {
+            restore = r.host.dockerStatus(["exec", litestream.id, "/usr/local/bin/litestream", "restore", "-o", "/rails/storage/restore-check.sqlite3", "/rails/storage/staging.sqlite3"]);
+            return restore.status === 0;
+        }).catch((err: Error) => assert.fail(`${err.message}: ${restore.output}; objects: ${filesUnder(bucket).join(", ")}`));
+        const boots = spawnSync("sqlite3", [path.join(r.host.storage, "restore-check.sqlite3"), "SELECT version FROM boots"], { encoding: "utf8" }).stdout;
+        assert.strictEqual(boots, "v1\n");
+    });
+
+    it("a deploy lock left by an interrupted run stops the step, which prints the recovery", () => {
+        const acquired = r.kamalByHand(["lock", "acquire", "-m", "rehearsal: an interrupted deploy"]);
+        assert.strictEqual(acquired.status, 0, acquired.output);
+        const locked = r.deploy("v2");
+        runs.push(locked);
+        assert.notStrictEqual(locked.status, 0);
+        assert.match(locked.output, /Deploy lock found/);
+        const recovery = /^deploy: {3}(\(cd .* lock release .*\))$/m.exec(locked.output);
+        assert.ok(recovery, locked.output);
+        const released = spawnSync("bash", ["-c", recovery[1]], {
+            env: { PATH: `${path.join(r.dir, "bin")}:${process.env.PATH}`, TAILSCALE_STANDIN_STATUS: r.tailnet, HOME: path.join(r.dir, "home"), SSH_AUTH_SOCK: r.host.agentSocket },
+            encoding: "utf8",
+        });
+        assert.strictEqual(released.status, 0, `${released.stdout}${released.stderr}`);
+        assert.deepStrictEqual(r.running("shop-web-staging-").map((c) => c.image), [`${REPOSITORY}:v1`], "nothing changed meanwhile");
+    });
+
+    it("after the recovery, a second deploy: the new version runs, the database was copied first, nothing booted twice; it prints the digest it runs and logs the host out", () => {
+        const [litestreamBefore] = r.running("shop-litestream");
+        const startedBefore = r.inspect(litestreamBefore.id, "{{.State.StartedAt}}");
+        const run = r.deploy("v2");
+        runs.push(run);
+        assert.strictEqual(run.status, 0, run.output);
+        const web = r.running("shop-web-staging-");
+        assert.deepStrictEqual(web.map((c) => c.image), [`${REPOSITORY}:v2`]);
+        const litestream = r.containers().filter((c) => c.name === "shop-litestream");
+        assert.deepStrictEqual(litestream.map((c) => [c.id, c.state]), [[litestreamBefore.id, "running"]]);
+        assert.strictEqual(r.inspect(litestreamBefore.id, "{{.State.StartedAt}}"), startedBefore, "the accessory was not rebooted");
+        assert.strictEqual(r.running("kamal-proxy").length, 1);
+        const copies = fs.readdirSync(path.join(r.host.storage, "backups", "pre-deploy"));
+        assert.deepStrictEqual(copies.map((f) => f.replace(/\d{8}T\d{6}Z/, "<time>")), ["staging-<time>-v2.sqlite3"]);
+        const copied = spawnSync("sqlite3", [path.join(r.host.storage, "backups", "pre-deploy", copies[0]), "SELECT version FROM boots"], { encoding: "utf8" }).stdout;
+        assert.strictEqual(copied, "v1\n", "the copy is the database as v1 left it");
+        assert.doesNotMatch(run.output, /error/i);
+        // What production pins once reviewed (appImageDigest) is what Docker recorded for the pull.
+        assert.ok(run.stdout.includes(`image: ${REPOSITORY}:v2 is ${repoDigest(r, "v2")}\n`), run.stdout);
+        // Kamal logged the host in to pull; the step logged it out (Kamal leaves the credential).
+        assert.deepStrictEqual(registryLogins(r), [], "no registry credential left on the host");
+    });
+
+    it("an image whose health check fails: Kamal's exit code fails the step, the previous version keeps running, the host is logged out", () => {
+        const run = r.deploy("v3");
+        runs.push(run);
+        assert.notStrictEqual(run.status, 0);
+        assert.match(run.output, /deploy: error: kamal setup failed with exit code \d+/);
+        assert.match(run.output, /target failed to become healthy/);
+        assert.deepStrictEqual(r.running("shop-web-staging-").map((c) => c.image), [`${REPOSITORY}:v2`]);
+        assert.deepStrictEqual(registryLogins(r), [], "logged out after a failed deploy too");
+    });
+
+    it("a host that never answers: the step fails within its bound and names the host", () => {
+        const run = r.deploy("v2", { target: { host: r.hostname, sshPort: r.host.sshPort + 1 }, env: { RAILS_STACK_WAIT_SECONDS: "3", RAILS_STACK_WAIT_INTERVAL: "0.5" } });
+        runs.push(run);
+        assert.strictEqual(run.status, 1);
+        assert.match(run.output, /deploy: error: host shop-staging-web-1 did not answer over SSH within 3s/);
+        assert.ok(run.seconds < 30, `${run.seconds}s`);
+    });
+
+    it("a device that claims the host's name without the stack's tags gets nothing: no SSH session reaches it", () => {
+        const real = fs.readFileSync(r.tailnet, "utf8");
+        fs.writeFileSync(r.tailnet, tailnetStatus([r.peer({ ID: "nIMPOSTOR", Tags: [] }), r.peer({ Online: false })]));
+        const sshdLog = fs.readFileSync(path.join(r.host.dir, "sshd.log"), "utf8");
+        try {
+            const run = r.deploy("v2", { env: { RAILS_STACK_WAIT_SECONDS: "1", RAILS_STACK_WAIT_INTERVAL: "0.5" } });
+            runs.push(run);
+            assert.strictEqual(run.status, 1);
+            assert.match(run.output, /deploy: error: no online tailnet device is shop-staging-web-1 with tags tag:rails-staging; 1 with them is offline; ignored, for lacking them: nIMPOSTOR \(tags: none\)/);
+            assert.strictEqual(fs.readFileSync(path.join(r.host.dir, "sshd.log"), "utf8"), sshdLog, "no connection reached the host's sshd");
+        } finally {
+            fs.writeFileSync(r.tailnet, real);
+        }
+    });
+
+    it("no secret value appears in any log", () => {
+        r.assertNoSecretIn(r.logs(runs));
+    });
+});
