@@ -31,6 +31,11 @@ mount --bind "$dir/home" /home
 
 ip link set lo up
 
+# The daemons' temporary files (containerd dumps its stacks there when dockerd signals it) stay in
+# the rehearsal's directory, and go with it.
+export TMPDIR="$dir/tmp"
+mkdir -p "$TMPDIR"
+
 # The deployer's ssh-agent lives here too, so it ends with the rehearsal (host.ts adds the key).
 ssh-agent -D -a "$dir/agent.sock" >/dev/null &
 # dockerd starts again whenever it exits, unless held: host.ts stops it to record an image reference
