@@ -137,6 +137,7 @@ export const KAMAL_FILES = {
     backupScript: "hooks/db-backup.sh",
     restoreScript: "restore/restore-databases.sh",
     restoreSettings: "restore/restore-databases.env",
+    restoreInContainer: "restore/restore-in-container.sh",
 } as const;
 
 /**
@@ -357,6 +358,7 @@ export function renderKamalSet(input: KamalInput): KamalSet {
         [KAMAL_FILES.backupScript]: projectFile("deploy/db-backup.sh"),
         [KAMAL_FILES.restoreScript]: projectFile("deploy/restore-databases.sh"),
         [KAMAL_FILES.restoreSettings]: renderRestoreSettings(input),
+        [KAMAL_FILES.restoreInContainer]: projectFile("deploy/restore-in-container.sh"),
     };
     const litestream = litestreamAccessory(input);
     return {

@@ -99,7 +99,9 @@ export function buildKamalProxy(host: RehearsalHost): void {
  */
 export function buildLitestream(host: RehearsalHost, caPem: string): void {
     const tag = LITESTREAM_IMAGE.split("@")[0];
-    importImage(host, tag, ['ENTRYPOINT ["/usr/local/bin/litestream"]'], {
+    // On Alpine's shell, tools and PATH, as the real image (litestream's Dockerfile: FROM alpine).
+    importImage(host, tag, ["ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", 'ENTRYPOINT ["/usr/local/bin/litestream"]'], {
+        ...busyboxFiles(),
         "usr/local/bin/litestream": { copy: path.join(ROOT, "node_modules", "@flydotio", "litestream-linux-x64", "litestream"), mode: 0o755 },
         "etc/ssl/certs/ca-certificates.crt": { content: caPem },
     });

@@ -1,8 +1,8 @@
 #!/bin/bash
 # Runs on the host, before Kamal boots Litestream and the app (deploy/kamal-deploy.sh sends it with
-# the set's litestream.yml and restore-databases.env): every replicated database the volume lacks
-# is restored from its replica, so a host that comes up with an empty volume never starts an empty
-# database that Litestream would then replicate as the new truth. A database on the volume is never
+# the set's litestream.yml, restore-databases.env and restore-in-container.sh): every replicated
+# database the volume lacks is restored from its replica, so a host that comes up with an empty
+# volume never starts an empty database that Litestream would then replicate as the new truth. A database on the volume is never
 # touched; one without a replica (a stack's first deploy) starts fresh.
 # Litestream's credentials arrive on stdin as docker env-file lines (never on a command line) and
 # live in a 0600 file only while it runs. Prints one line per database:
@@ -20,13 +20,7 @@ env_file="$(mktemp)"
 trap 'rm -f "$env_file"' EXIT
 cat >"$env_file"
 
-# Litestream 0.3.13, as the accessory runs it: the app's uid, the volume, the rendered config.
-litestream() {
-    docker run --rm --user "$APP_UID:$APP_UID" --env-file "$env_file" \
-        --volume "$STORAGE_HOST_PATH:$STORAGE_CONTAINER_PATH" --volume "$config:/etc/litestream.yml:ro" \
-        "$IMAGE" "$@"
-}
-
+missing=()
 for file in $DATABASES; do
     db="$STORAGE_HOST_PATH/$file"
     if [ -e "$db" ]; then
@@ -37,15 +31,13 @@ for file in $DATABASES; do
     for leftover in "$db-wal" "$db-shm"; do
         if [ -e "$leftover" ]; then mv "$leftover" "$leftover.orphaned-$(date -u +%Y%m%dT%H%M%SZ)"; fi
     done
-    if ! litestream restore -if-db-not-exists -if-replica-exists -config /etc/litestream.yml "$STORAGE_CONTAINER_PATH/$file" >&2; then
-        echo "restore-databases: restoring $file from its replica failed (Litestream's message is above)" >&2
-        exit 1
-    fi
-    if [ -e "$db" ]; then
-        # The restored generation's last write (`generations` needs the database to exist).
-        latest="$(litestream generations -config /etc/litestream.yml "$STORAGE_CONTAINER_PATH/$file" | awk 'NR > 1 { print $5 }' | sort | tail -n 1)" || latest=""
-        echo "restored $file ${latest:-unknown}"
-    else
-        echo "fresh $file"
-    fi
+    missing+=("$file")
 done
+[ "${#missing[@]}" -gt 0 ] || exit 0
+
+# Litestream 0.3.13 as the accessory runs it (the app's uid, the volume, the rendered config), in one
+# container for every missing database rather than one per database and command.
+docker run --rm --user "$APP_UID:$APP_UID" --env-file "$env_file" \
+    --volume "$STORAGE_HOST_PATH:$STORAGE_CONTAINER_PATH" --volume "$config:/etc/litestream.yml:ro" \
+    --volume "$here/restore-in-container.sh:/usr/local/bin/restore-in-container.sh:ro" \
+    --entrypoint /bin/sh "$IMAGE" /usr/local/bin/restore-in-container.sh "$STORAGE_CONTAINER_PATH" "${missing[@]}"
