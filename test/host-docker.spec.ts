@@ -151,9 +151,9 @@ describe("the host's Docker, for real: kamal-proxy's certificates on the volume,
         assert.match(String(byDigest.check.stderr), /Malformed version number string/);
     });
 
-    it("Docker runs an image named by tag and digest from its own store, by the digest alone, and asks no registry", () => {
+    it("Docker runs an image named by tag and digest from its own store, by the digest alone, and asks no registry", async () => {
         const host = second!;
-        buildLitestream(host, "");
+        await buildLitestream(host, "");
         const run = (image: string) => host.dockerStatus(["run", "--rm", "--network", "none", image, "version"]);
         assert.strictEqual(run(LITESTREAM_IMAGE).status, 0, run(LITESTREAM_IMAGE).output);
         const digest = LITESTREAM_IMAGE.split("@")[1];

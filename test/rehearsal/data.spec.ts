@@ -5,16 +5,13 @@ import * as assert from "assert";
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { buildApp } from "./images";
 import { DeployRun, describeRehearsal, filesUnder, Rehearsal, REPOSITORY } from "./stack";
 
 describeRehearsal("data", "staging's data: restored onto an empty volume, drilled", (suite) => {
     let r: Rehearsal;
     const runs: DeployRun[] = [];
     before(async () => {
-        r = await Rehearsal.start("staging", suite);
-        buildApp(r.host, REPOSITORY, "v1", true);
-        buildApp(r.host, REPOSITORY, "v2", true);
+        r = await Rehearsal.start("staging", suite, { apps: ["v1", "v2"] });
         // The data: what the first deploy's boot wrote, replicated by the Litestream it started.
         const first = r.deploy("v1");
         runs.push(first);

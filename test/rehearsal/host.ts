@@ -6,6 +6,7 @@
 import { ChildProcess, execFileSync, spawn, spawnSync } from "child_process";
 import { OutsideWorld, R2_DOMAIN } from "./outside";
 import * as fs from "fs";
+import * as http from "http";
 import * as net from "net";
 import * as os from "os";
 import * as path from "path";
@@ -38,7 +39,7 @@ export interface RehearsalHost {
      * Makes `reference` (`<name>[:<tag>]@sha256:<digest>`) name the local `image`, as a pull of that
      * digest from a registry would have: a set that names an image by digest then runs on the stand-in.
      */
-    addDigestReference(reference: string, image: string): void;
+    addDigestReference(reference: string, image: string): Promise<void>;
     /** Stops every process of the host, as a server that is shut down; its files stay (a volume another host can take over). */
     halt(): Promise<void>;
     /** Stops it and removes its files. */
@@ -94,15 +95,19 @@ const portOpen = (host: string, port: number): Promise<boolean> =>
         });
     });
 
-/** Like until(), blocking: for the few steps the image builders, which are synchronous, wait on. */
-function untilSync(what: string, seconds: number, check: () => boolean): void {
-    const deadline = Date.now() + seconds * 1000;
-    const pause = new Int32Array(new SharedArrayBuffer(4));
-    while (!check()) {
-        if (Date.now() > deadline) throw new Error(`rehearsal host: ${what} not ready after ${seconds}s`);
-        Atomics.wait(pause, 0, 0, 100);
-    }
-}
+/** Whether the daemon behind `socket` answers its API's ping (GET /_ping), without a docker process per try. */
+const dockerAnswers = (socket: string): Promise<boolean> =>
+    new Promise((resolve) => {
+        const request = http.get({ socketPath: socket, path: "/_ping", timeout: 1000 }, (response) => {
+            response.resume();
+            resolve(response.statusCode === 200);
+        });
+        request.on("error", () => resolve(false));
+        request.on("timeout", () => {
+            request.destroy();
+            resolve(false);
+        });
+    });
 
 /** The processes under `root`, itself included, from /proc. */
 function processTree(root: number): number[] {
@@ -285,7 +290,7 @@ export async function startRehearsalHost(options: RehearsalOptions): Promise<Reh
             const result = spawnSync("docker", ["-H", `unix://${socket}`, ...args], { encoding: "utf8" });
             return { status: result.status, output: `${result.stdout}${result.stderr}` };
         };
-        await until("dockerd", 60, () => fs.existsSync(socket) && dockerStatus(["version"]).status === 0);
+        await until("dockerd", 60, () => fs.existsSync(socket) && dockerAnswers(socket));
 
         // Docker learns a digest only from a registry, on pull or push: `docker tag` refuses a digest
         // reference (moby api/server/router/image: "refusing to create a tag with a digest reference"),
@@ -293,7 +298,7 @@ export async function startRehearsalHost(options: RehearsalOptions): Promise<Reh
         // names (moby reference/store.go, <data-root>/image/<driver>/repositories.json), written while
         // the daemon is stopped; host.sh starts it again. This stands in for the registry only: what
         // Docker then does with `name:tag@digest` (resolve it by the digest alone) is Docker's own.
-        const addDigestReference = (reference: string, image: string): void => {
+        const addDigestReference = async (reference: string, image: string): Promise<void> => {
             const match = /^([^@]+?)(?::[\w][\w.-]*)?@(sha256:[0-9a-f]{64})$/.exec(reference);
             if (!match) throw new Error(`${reference}: not <name>[:<tag>]@sha256:<digest>`);
             const [, name, digest] = match;
@@ -304,7 +309,7 @@ export async function startRehearsalHost(options: RehearsalOptions): Promise<Reh
                 const dockerd = processTree(launcher!.pid!).find((pid) => executable(pid)?.endsWith("/dockerd"));
                 if (dockerd === undefined) throw new Error("rehearsal host: no dockerd running");
                 process.kill(dockerd, "SIGTERM");
-                untilSync("dockerd to stop", 60, () => !fs.existsSync(`/proc/${dockerd}`));
+                await until("dockerd to stop", 60, () => !fs.existsSync(`/proc/${dockerd}`));
                 const file = path.join(dir, "docker", "image", "vfs", "repositories.json");
                 const store = JSON.parse(fs.readFileSync(file, "utf8")) as { Repositories: Record<string, Record<string, string>> };
                 store.Repositories[name] = { ...store.Repositories[name], [`${name}@${digest}`]: id };
@@ -312,7 +317,7 @@ export async function startRehearsalHost(options: RehearsalOptions): Promise<Reh
             } finally {
                 fs.rmSync(hold, { force: true });
             }
-            untilSync("dockerd", 60, () => dockerStatus(["version"]).status === 0);
+            await until("dockerd", 60, () => dockerAnswers(socket));
             const resolved = docker(["image", "inspect", "--format", "{{.Id}}", reference]).trim();
             if (resolved !== id) throw new Error(`rehearsal host: ${reference} resolves to ${resolved}, not ${id}`);
         };

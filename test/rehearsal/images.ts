@@ -97,7 +97,7 @@ export function buildKamalProxy(host: RehearsalHost): void {
  * (the S3 stand-in). The digest is the real image's: the host is told it names this build
  * (RehearsalHost.addDigestReference), as no registry here could serve it.
  */
-export function buildLitestream(host: RehearsalHost, caPem: string): void {
+export async function buildLitestream(host: RehearsalHost, caPem: string): Promise<void> {
     const tag = LITESTREAM_IMAGE.split("@")[0];
     // On Alpine's shell, tools and PATH, as the real image (litestream's Dockerfile: FROM alpine).
     importImage(host, tag, ["ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", 'ENTRYPOINT ["/usr/local/bin/litestream"]'], {
@@ -105,7 +105,7 @@ export function buildLitestream(host: RehearsalHost, caPem: string): void {
         "usr/local/bin/litestream": { copy: path.join(ROOT, "node_modules", "@flydotio", "litestream-linux-x64", "litestream"), mode: 0o755 },
         "etc/ssl/certs/ca-certificates.crt": { content: caPem },
     });
-    host.addDigestReference(LITESTREAM_IMAGE, tag);
+    await host.addDigestReference(LITESTREAM_IMAGE, tag);
 }
 
 /**

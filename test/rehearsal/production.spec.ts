@@ -7,7 +7,6 @@ import * as fs from "fs";
 import * as path from "path";
 import { JOBS_COMMAND } from "../../renderers/kamal";
 import { databaseFiles } from "../../renderers/litestream";
-import { buildApp } from "./images";
 import { DeployRun, describeRehearsal, registryLogins, Rehearsal, repoDigest, REPOSITORY } from "./stack";
 
 const escaped = (text: string) => text.replace(/[.]/g, "\\.");
@@ -18,8 +17,7 @@ describeRehearsal("production", "production: the reviewed image, pinned by diges
     let reviewed: string;
     const runs: DeployRun[] = [];
     before(async () => {
-        r = await Rehearsal.start("production", suite);
-        buildApp(r.host, REPOSITORY, "v1", true);
+        r = await Rehearsal.start("production", suite, { apps: ["v1"] });
         reviewed = repoDigest(r, "v1");
     });
     after(async () => r && (await r.host.stop()));
@@ -53,7 +51,7 @@ describeRehearsal("production", "production: the reviewed image, pinned by diges
             r.host.docker(["stop", ...r.running("").map((c) => c.id)]);
             await r.host.halt();
             rowsBefore = primaryRows(r);
-            next = await Rehearsal.start("production", suite, r);
+            next = await Rehearsal.start("production", suite, { takeOver: r });
         });
         after(async () => next && (await next.host.stop()));
 
@@ -67,7 +65,7 @@ describeRehearsal("production", "production: the reviewed image, pinned by diges
         });
 
         it("a tag moved since review is refused before anything boots: the reviewed image keeps running; logged out after the failure too", () => {
-            buildApp(next.host, REPOSITORY, "v1", true, "rebuilt");
+            next.pushApp("v1", { build: "rebuilt" });
             assert.notStrictEqual(repoDigest(next, "v1"), reviewed);
             const moved = next.deploy("v1", { pin: reviewed });
             nextRuns.push(moved);

@@ -5,16 +5,12 @@ import * as assert from "assert";
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { buildApp } from "./images";
 import { DeployRun, describeRehearsal, filesUnder, Rehearsal, REPOSITORY, tailnetStatus } from "./stack";
 
 describeRehearsal("review", "pr-7: a review stack's first deploy, and deploys that stop before Kamal changes anything", (suite) => {
     let r: Rehearsal;
     const runs: DeployRun[] = [];
-    before(async () => {
-        r = await Rehearsal.start("pr-7", suite);
-        buildApp(r.host, REPOSITORY, "v1", true);
-    });
+    before(async () => (r = await Rehearsal.start("pr-7", suite, { apps: ["v1"] })));
     after(async () => r && (await r.host.stop()));
 
     it("runs with the staging RAILS_ENV it inherits, and replicates under its own prefix", async () => {

@@ -15,7 +15,7 @@ import { DeployTarget, KAMAL_FILES, kamalInput, KamalSet, renderKamalSet } from 
 import { r2Endpoint } from "../../lib/naming";
 import { DeployTiming, deployTiming, writeDeployRecord } from "../../plan/deploy-overhead";
 import { rehearsalUnavailable, RehearsalHost, startRehearsalHost } from "./host";
-import { buildKamalProxy, buildLitestream } from "./images";
+import { buildApp, buildKamalProxy, buildLitestream } from "./images";
 import { kamalExecutable, OkPlan, plainInputs, planFor, resourcesOfType, ROOT } from "../support";
 
 /**
@@ -38,6 +38,17 @@ export interface DeployRun {
 export interface RehearsalSuite {
     kamal: string;
     readonly timings: DeployTiming[];
+}
+
+/** A stack's offline plan with the rehearsal's settings, and the secrets its deploy Command gets. */
+async function plannedStack(stack: string): Promise<{ plan: OkPlan; settings: Settings; secrets: Record<string, string> }> {
+    const plan = await planFor(stack, CONFIG);
+    const parsed = parseConfig(stackConfigFromFiles(ROOT, stack, CONFIG), stack);
+    if (!parsed.ok) throw new Error(parsed.errors.join("\n"));
+    const [command] = resourcesOfType(plan, "command:local:Command").filter((c) => c.name.endsWith("-deploy-kamal"));
+    const planned = plainInputs(command).environment as Record<string, string>;
+    const secrets = Object.fromEntries([...planned.RAILS_STACK_SECRET_NAMES.split(" "), TUNNEL_TOKEN_ENV].map((name) => [name, planned[name]]));
+    return { plan, settings: parsed.settings, secrets };
 }
 
 export const tailnetStatus = (peers: readonly object[]): string => JSON.stringify({ BackendState: "Running", Peer: Object.fromEntries(peers.map((p, i) => [`nodekey:${i}`, p])) });
@@ -83,27 +94,33 @@ export class Rehearsal {
         return { ID: `n${this.stack}`, HostName: this.hostname, DNSName: `${this.hostname}.tail1234.ts.net.`, TailscaleIPs: [host.address], Tags: settings.tailscale.tags, Online: true, sshHostKeys: [host.hostKey], ...overrides };
     }
 
-    /** A rehearsal of `stack`; with `takeOver`, on a new host that gets that (halted) one's volume. */
-    static async start(stack: string, suite: RehearsalSuite, takeOver?: Rehearsal): Promise<Rehearsal> {
-        const plan = await planFor(stack, CONFIG);
-        const parsed = parseConfig(stackConfigFromFiles(ROOT, stack, CONFIG), stack);
-        if (!parsed.ok) throw new Error(parsed.errors.join("\n"));
-        const [command] = resourcesOfType(plan, "command:local:Command").filter((c) => c.name.endsWith("-deploy-kamal"));
-        const planned = plainInputs(command).environment as Record<string, string>;
-        const secrets = Object.fromEntries([...planned.RAILS_STACK_SECRET_NAMES.split(" "), TUNNEL_TOKEN_ENV].map((name) => [name, planned[name]]));
+    /**
+     * A rehearsal of `stack`, with the healthy app at each of `apps` pushed to its registry; with
+     * `takeOver`, on a new host that gets that (halted) one's volume and registry.
+     */
+    static async start(stack: string, suite: RehearsalSuite, options: { apps?: readonly string[]; takeOver?: Rehearsal } = {}): Promise<Rehearsal> {
+        const { takeOver } = options;
+        // A replacement host of the same stack deploys the same plan.
+        const { plan, settings, secrets } = takeOver?.stack === stack ? takeOver : await plannedStack(stack);
         const host = await startRehearsalHost({
             s3Credentials: [{ accessKeyId: secrets.LITESTREAM_ACCESS_KEY_ID, secretAccessKey: secrets.LITESTREAM_SECRET_ACCESS_KEY }],
-            buckets: [parsed.settings.storage.backupsBucket],
+            buckets: [settings.storage.backupsBucket],
             ...(takeOver ? { takeOver: takeOver.host } : {}),
         });
         try {
             buildKamalProxy(host);
-            buildLitestream(host, fs.readFileSync(path.join(host.dir, "ca.pem"), "utf8"));
-            return new Rehearsal(stack, plan, parsed.settings, host, suite, secrets);
+            await buildLitestream(host, fs.readFileSync(path.join(host.dir, "ca.pem"), "utf8"));
+            for (const version of options.apps ?? []) buildApp(host, REPOSITORY, version, true);
+            return new Rehearsal(stack, plan, settings, host, suite, secrets);
         } catch (err) {
             await host.stop();
             throw err;
         }
+    }
+
+    /** The app at `version` pushed to the host's registry: one that fails its health check, or another build of a version. */
+    pushApp(version: string, options: { healthy?: boolean; build?: string } = {}): void {
+        buildApp(this.host, REPOSITORY, version, options.healthy ?? true, options.build);
     }
 
     /** The set the plan renders, pointed at the rehearsal host: its SSH port differs, nothing else. */

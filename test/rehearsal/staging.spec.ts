@@ -7,17 +7,14 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { databaseFiles } from "../../renderers/litestream";
-import { buildApp } from "./images";
 import { DeployRun, describeRehearsal, filesUnder, registryLogins, Rehearsal, repoDigest, REPOSITORY } from "./stack";
 
 describeRehearsal("staging", "staging: a first deploy, a second version, and one that fails its health check", (suite) => {
     let r: Rehearsal;
     const runs: DeployRun[] = [];
     before(async () => {
-        r = await Rehearsal.start("staging", suite);
-        buildApp(r.host, REPOSITORY, "v1", true);
-        buildApp(r.host, REPOSITORY, "v2", true);
-        buildApp(r.host, REPOSITORY, "v3", false);
+        r = await Rehearsal.start("staging", suite, { apps: ["v1", "v2"] });
+        r.pushApp("v3", { healthy: false });
     });
     after(async () => r && (await r.host.stop()));
 
