@@ -1,5 +1,5 @@
 // mocha's settings for the deploy rehearsal (`npm run rehearsal`, the first half of `npm test`): its
-// four parts side by side, each in a worker process of its own, on hosts of its own.
+// three parts side by side, each in a worker process of its own, on hosts of its own.
 "use strict";
 
 module.exports = {
@@ -7,7 +7,7 @@ module.exports = {
     extension: ["ts"],
     spec: ["test/rehearsal/*.spec.ts"],
     parallel: true,
-    jobs: 4,
+    jobs: 3,
     timeout: 60000,
     reporter: "./test/summary-reporter.js",
     "reporter-option": ["label=deploy rehearsal"],

@@ -3,7 +3,7 @@
 // Litestream's credentials from the environment, sqlite3 and Litestream present, the Markdown
 // report, the exit codes) with only the drill's cloud half answered here. The real drill needs R2's
 // own hostname (the endpoint comes from cloudflareAccountId) and a replica that Litestream wrote:
-// the deploy rehearsal has both (test/rehearsal/data.spec.ts), a workflow test cannot.
+// the deploy rehearsal has both (test/rehearsal/staging.spec.ts), a workflow test cannot.
 // The backups buckets are a JSON file, RESTORE_DRILL_STANDIN_BUCKETS: per bucket, the one key pair
 // R2 accepts on it and what a drill finds there. A bucket not in the file is missing (404), another
 // key pair is refused (403), each with the real drill's line (deploy/restore-drill.ts bucketProblem).
