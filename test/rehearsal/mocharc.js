@@ -3,7 +3,7 @@
 "use strict";
 
 module.exports = {
-    require: ["ts-node/register/transpile-only"],
+    require: ["ts-node/register/transpile-only", "./test/rehearsal/records.ts"],
     extension: ["ts"],
     spec: ["test/rehearsal/*.spec.ts"],
     parallel: true,
