@@ -2,8 +2,8 @@
 # Runs on the host, before Kamal boots Litestream and the app (deploy/kamal-deploy.sh sends it with
 # the set's litestream.yml, restore-databases.env and restore-in-container.sh): every replicated
 # database the volume lacks is restored from its replica, so a host that comes up with an empty
-# volume never starts an empty database that Litestream would then replicate as the new truth. A database on the volume is never
-# touched; one without a replica (a stack's first deploy) starts fresh.
+# volume never starts an empty database that Litestream would then replicate as the new truth. A
+# database on the volume is never touched; one without a replica (a stack's first deploy) starts fresh.
 # Litestream's credentials arrive on stdin as docker env-file lines (never on a command line) and
 # live in a 0600 file only while it runs. Prints one line per database:
 #   kept <file> | restored <file> <replica's last write> | fresh <file>
