@@ -70,6 +70,8 @@ function ensureBuilt() {
 }
 
 ensureBuilt();
+// Before anything loads Pulumi's SDK: its function serializer's tools load on first use (lib/sdk-deferral.ts).
+require("./bin/lib/sdk-deferral.js").deferSerializerTools();
 if (require.main === module) {
     process.argv.splice(2, 1);
     if (target) require(path.join(root, "bin", target));
