@@ -64,7 +64,7 @@ export interface DeployArgs {
     readonly settings: Settings;
     readonly secrets: Pick<Secrets, "registryPassword" | "registryPushPassword" | "railsMasterKey">;
     /** What to deploy (config/load.ts). */
-    readonly appVersion: AppVersion;
+    readonly appVersion: pulumi.Input<AppVersion>;
     /** The tunnel's connector token (secret): the deploy step hands it to cloudflared on the host. */
     readonly tunnelToken: pulumi.Input<string>;
     /** The server's id: a replaced server is a new host, deployed to again. */
@@ -101,13 +101,14 @@ export class Deploy extends pulumi.ComponentResource {
             [LITESTREAM_ENV.accessKeyId]: args.r2.backups.accessKeyId,
             [LITESTREAM_ENV.secretAccessKey]: args.r2.backups.secretAccessKey,
         };
-        const environment = set.apply((s) => ({
-            ...deployEnvironment(settings, s, args.appVersion, target),
+        const appVersion = pulumi.output(args.appVersion);
+        const environment = pulumi.all([set, appVersion]).apply(([s, version]) => ({
+            ...deployEnvironment(settings, s, version, target),
             ...Object.fromEntries(s.secretNames.map((secret) => [secret, pulumi.secret(secretValues[secret])])),
             [TUNNEL_TOKEN_ENV]: pulumi.secret(args.tunnelToken),
             ...(args.secrets.registryPushPassword ? { [REGISTRY_PUSH_PASSWORD_ENV]: pulumi.secret(args.secrets.registryPushPassword) } : {}),
         }));
-        const versionText = "version" in args.appVersion ? args.appVersion.version : `unresolved: ${args.appVersion.problem}`;
+        const versionText = appVersion.apply((version) => ("version" in version ? version.version : `unresolved: ${version.problem}`));
         new command.local.Command(
             `${name}-kamal`,
             {
@@ -123,7 +124,7 @@ export class Deploy extends pulumi.ComponentResource {
             { parent: this, dependsOn: [...args.dependsOn], additionalSecretOutputs: ["stdout", "stderr"] },
         );
 
-        this.version = pulumi.output(versionText);
+        this.version = versionText;
         this.kamalDestination = pulumi.output(settings.stack);
         this.files = set.apply((s) => s.files);
         this.registerOutputs({ version: this.version, kamalDestination: this.kamalDestination });

@@ -32,8 +32,8 @@ export interface S3KeyPair {
 export interface StackConfig {
     readonly settings: Settings;
     readonly secrets: Secrets;
-    /** What the deploy step deploys (lib/app-checkout.ts). */
-    readonly appVersion: AppVersion;
+    /** What the deploy step deploys (lib/app-checkout.ts), read while the program runs. */
+    readonly appVersion: Promise<AppVersion>;
 }
 
 // Which keys the stack stores encrypted is only exposed by this runtime function, marked @internal

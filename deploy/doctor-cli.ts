@@ -126,7 +126,7 @@ async function fromStack(stack: string, appDirFlag: string | undefined, override
     // The configured checkout is relative to the project; one given on the command line, to the cwd.
     const appDir = appDirFlag === undefined ? path.resolve(PROJECT_ROOT, settings.deploy.appDir) : path.resolve(appDirFlag);
     const expect: DoctorExpectations = { railsEnv: settings.railsEnv, litestreamYaml, activeStorageService: ACTIVE_STORAGE_SERVICE, service: settings.app };
-    const version = resolveAppVersion({ ...settings.deploy, appDir }, readCheckoutCommit);
+    const version = await resolveAppVersion({ ...settings.deploy, appDir }, readCheckoutCommit);
     if (!("version" in version)) {
         io.stderr(`doctor: ${version.problem}\n`);
         return 2;

@@ -1,6 +1,11 @@
 import * as assert from "assert";
 import * as pulumi from "@pulumi/pulumi";
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
 import { loadConfig, readRawConfig } from "../config/load";
+import { readCheckoutCommit, resolveAppVersion } from "../lib/app-checkout";
 
 describe("config: reading Pulumi's runtime config", () => {
     afterEach(() => pulumi.runtime.setAllConfig({}, []));
@@ -40,5 +45,47 @@ describe("config: reading Pulumi's runtime config", () => {
             assert.match(message, /\n {2}rails-stack:domain: is required and missing/);
             return true;
         });
+    });
+});
+
+describe("config: the app's version from its checkout (git, beside the program)", () => {
+    let dir: string;
+    before(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), "checkout-"))));
+    after(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const git = (...args: string[]) => execFileSync("git", ["-C", dir, ...args], { encoding: "utf8" }).trim();
+
+    it("is the commit checked out in appDir, the same git rev-parse names", async () => {
+        git("init", "-q");
+        git("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "--allow-empty", "-m", "first");
+        assert.deepStrictEqual(await readCheckoutCommit(dir), { version: git("rev-parse", "HEAD") });
+        assert.match(git("rev-parse", "HEAD"), /^[0-9a-f]{40}$/);
+    });
+
+    it("names appDir and appVersion for a directory that is no checkout", async () => {
+        const plain = path.join(dir, "..", `${path.basename(dir)}-plain`);
+        fs.mkdirSync(plain);
+        try {
+            assert.deepStrictEqual(await readCheckoutCommit(plain), {
+                problem: `cannot read the app's commit in ${plain} (rails-stack:appDir): not an existing git checkout with a commit; fix appDir or set rails-stack:appVersion`,
+            });
+        } finally {
+            fs.rmdirSync(plain);
+        }
+    });
+
+    it("says git is missing when it is not on PATH", async () => {
+        const saved = process.env.PATH;
+        process.env.PATH = path.join(dir, "no-such-bin");
+        try {
+            const read = await readCheckoutCommit(dir);
+            assert.ok("problem" in read && /^cannot read the app's commit: git is not installed \(.*ENOENT.*\); set rails-stack:appVersion$/.test(read.problem), JSON.stringify(read));
+        } finally {
+            process.env.PATH = saved;
+        }
+    });
+
+    it("is appVersion without running git when appVersion is set", async () => {
+        const never = () => assert.fail("no checkout is read");
+        assert.deepStrictEqual(await resolveAppVersion({ appVersion: "v7", appDir: "../nowhere" } as Parameters<typeof resolveAppVersion>[0], never), { version: "v7" });
     });
 });
