@@ -5,7 +5,9 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { loadConfig, readRawConfig } from "../config/load";
+import { parseConfig } from "../config/parse";
 import { readCheckoutCommit, resolveAppVersion } from "../lib/app-checkout";
+import { stagingRaw } from "./staging-config";
 
 describe("config: reading Pulumi's runtime config", () => {
     afterEach(() => pulumi.runtime.setAllConfig({}, []));
@@ -85,7 +87,9 @@ describe("config: the app's version from its checkout (git, beside the program)"
     });
 
     it("is appVersion without running git when appVersion is set", async () => {
+        const parsed = parseConfig(stagingRaw({ appVersion: "v7", appDir: "../nowhere" }), "staging");
+        assert.ok(parsed.ok);
         const never = () => assert.fail("no checkout is read");
-        assert.deepStrictEqual(await resolveAppVersion({ appVersion: "v7", appDir: "../nowhere" } as Parameters<typeof resolveAppVersion>[0], never), { version: "v7" });
+        assert.deepStrictEqual(await resolveAppVersion(parsed.settings.deploy, never), { version: "v7" });
     });
 });

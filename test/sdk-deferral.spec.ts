@@ -21,13 +21,16 @@ const TOOLS: Readonly<Record<string, string>> = {
     "@npmcli/arborist": "/node_modules/@npmcli/arborist/",
     "normalize-package-data": "/node_modules/normalize-package-data/",
 };
+/** JavaScript for a child process: `toolsLoaded()`, the names of TOOLS its module cache holds. */
+const TOOLS_LOADED = `const toolsLoaded = () => Object.entries(${JSON.stringify(TOOLS)})
+    .filter(([, marker]) => Object.keys(require.cache).some((file) => file.includes(marker))).map(([name]) => name);`;
+const SDK_ROOT = path.dirname(require.resolve("@pulumi/pulumi/package.json"));
 
 /** Runs `body` (an async function body returning JSON-able data) in a new node process. */
 function inNode(deferred: boolean, body: string): Promise<unknown> {
     const script = `
         ${deferred ? 'require("./lib/sdk-deferral").deferSerializerTools();' : ""}
-        const toolsLoaded = () => Object.entries(${JSON.stringify(TOOLS)})
-            .filter(([, marker]) => Object.keys(require.cache).some((file) => file.includes(marker))).map(([name]) => name);
+        ${TOOLS_LOADED}
         (async () => { ${body} })().then((result) => process.stdout.write(JSON.stringify(result)));`;
     return new Promise((resolve, reject) =>
         execFile(process.execPath, ["-r", "ts-node/register/transpile-only", "-e", script], { cwd: ROOT, encoding: "utf8" }, (err, stdout, stderr) =>
@@ -60,9 +63,8 @@ const both = (body: string): Promise<[unknown, unknown]> => Promise.all([inNode(
 
 describe("the SDK's serializer tools, loaded on first use (lib/sdk-deferral.ts)", () => {
     it("are still what the SDK requires at import, where the deferral expects them", () => {
-        const sdkRoot = path.dirname(require.resolve("@pulumi/pulumi/package.json"));
         for (const { from, request } of DEFERRED_REQUIRES) {
-            const source = fs.readFileSync(path.join(sdkRoot, from), "utf8");
+            const source = fs.readFileSync(path.join(SDK_ROOT, from), "utf8");
             assert.ok(source.includes(`require("${request}")`), `@pulumi/pulumi/${from} no longer requires ${request}: update DEFERRED_REQUIRES`);
         }
     });
@@ -117,15 +119,15 @@ describe("the SDK's serializer tools, loaded on first use (lib/sdk-deferral.ts)"
             const probe = path.join(dir, "probe.js");
             fs.writeFileSync(
                 probe,
-                `const loaded = () => Object.entries(${JSON.stringify(TOOLS)}).filter(([, marker]) => Object.keys(require.cache).some((f) => f.includes(marker))).map(([name]) => name);
-                const beforeProgram = loaded();
+                `${TOOLS_LOADED}
+                const beforeProgram = toolsLoaded();
                 let stopped = "";
                 try { require(${JSON.stringify(path.join(ROOT, "launch.js"))}); } catch (err) { stopped = err.message.split("\\n")[0]; }
                 const sdks = ${JSON.stringify(SDKS)}.filter((sdk) => Object.keys(require.cache).some((f) => f.endsWith("/node_modules/" + sdk + "/index.js")));
-                process.stdout.write(JSON.stringify({ beforeProgram, afterProgram: loaded(), sdks, stopped }));
+                process.stdout.write(JSON.stringify({ beforeProgram, afterProgram: toolsLoaded(), sdks, stopped }));
                 process.exit(0);\n`,
             );
-            const host = path.join(path.dirname(require.resolve("@pulumi/pulumi/package.json")), "cmd", "run", "index.js");
+            const host = path.join(SDK_ROOT, "cmd", "run", "index.js");
             const stdout = await new Promise<string>((resolve, reject) =>
                 execFile(process.execPath, [host, `--monitor=${monitor.address}`, "--project=rails-stack", "--stack=pr-7", `--root-directory=${ROOT}`, probe], { cwd: ROOT, encoding: "utf8" }, (err, out, stderr) =>
                     err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(out),

@@ -1,4 +1,4 @@
-// One stack's deploy rehearsal (the test/rehearsal-*.spec.ts parts use it): the stack's offline plan,
+// One stack's deploy rehearsal (the test/rehearsal/*.spec.ts parts use it): the stack's offline plan,
 // a rehearsal host (host.ts), and the product's deploy script, unchanged, run exactly as the deploy
 // Command runs it, pointed at that host. The parts run side by side (mocha's parallel mode, one
 // worker each), each on hosts of its own.
